@@ -1,0 +1,25 @@
+"""Errors the exchange clients raise beyond ccxt's own hierarchy.
+
+They subclass ccxt's classes, so code that classifies by ccxt family (``NetworkError``,
+``RateLimitExceeded``) keeps working; they add what ccxt's classes cannot carry.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ccxt.base.errors import RateLimitExceeded
+
+__all__ = ["RateLimitBackOff"]
+
+
+class RateLimitBackOff(RateLimitExceeded):
+    """Raised when the venue answered 429 and named how long to stay away.
+
+    ``retry_after_seconds`` is the venue's own figure (Nobitex's ``backOff``), so the gateway
+    can pause dispatch for that account exactly as long as asked; ``None`` if it gave none.
+    """
+
+    def __init__(self, message: str, retry_after_seconds: Decimal | None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
