@@ -1,0 +1,208 @@
+"""What an exchange call's exception means for the breaker, for retries and for the order protocol.
+
+Two questions are answered separately because they differ: does the outcome say the *venue* is
+unhealthy (`Outcome.FAILURE`, counts for the breaker), and may a non-idempotent request have
+executed anyway (`ambiguous`, the transaction layer must resolve it before resending).
+
+Decisions, checked against ccxt 4.5's `ccxt/base/errors.py` hierarchy:
+- The whole `NetworkError` family fails the breaker (RequestTimeout, ExchangeNotAvailable,
+  OnMaintenance, DDoSProtection, RateLimitExceeded — a sibling of DDoSProtection in 4.5, not a
+  subclass), except `InvalidNonce`: it means *our* clock or nonce sequence is off. The venue is up
+  and rejected the request outright; opening the breaker would block calls that succeed once the
+  clock is resynced, so it is IGNORED, not ambiguous, and retryable.
+- `BadResponse`/`NullResponse` (an unreadable answer) fail the breaker and are ambiguous.
+- Definitive refusals (the ExchangeError family: InvalidOrder, OrderNotFound, InsufficientFunds,
+  AuthenticationError, BadRequest, BadSymbol, NotSupported...) are IGNORED and not ambiguous.
+  A plain ExchangeError is also ccxt's fallback for an HTTP status it does not map, so callers
+  that know the status pass `http_status`: any 5xx fails the breaker and is ambiguous.
+- Exceptions from outside ccxt: `TimeoutError` (our deadline) and `OSError` (connection) fail
+  and are ambiguous; anything else is unclassified — IGNORED for the breaker (it says nothing
+  about the venue) but ambiguous, because nobody knows how far the call got.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+import attrs
+import ccxt
+
+
+class Outcome(enum.Enum):
+    """How a finished call counts for a breaker."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    IGNORED = "ignored"
+
+
+@attrs.frozen
+class Classification:
+    """The meaning of one call's end; `error` is the exception class name ('' on success)."""
+
+    outcome: Outcome
+    ambiguous: bool
+    retryable: bool
+    error: str
+    reason: str
+
+
+SUCCESS = Classification(Outcome.SUCCESS, ambiguous=False, retryable=False, error="", reason="ok")
+DEADLINE_EXCEEDED = Classification(
+    Outcome.FAILURE, ambiguous=True, retryable=True, error="DeadlineExceeded",
+    reason="deadline exceeded before the venue answered",
+)
+
+# Most specific first: the first isinstance match wins.
+_TABLE: tuple[tuple[type[BaseException], Outcome, bool, bool, str], ...] = (
+    (ccxt.InvalidNonce, Outcome.IGNORED, False, True, "nonce/clock rejected by venue"),
+    (ccxt.RequestTimeout, Outcome.FAILURE, True, True, "request timed out"),
+    (ccxt.OnMaintenance, Outcome.FAILURE, False, True, "venue on maintenance"),
+    (ccxt.ExchangeNotAvailable, Outcome.FAILURE, True, True, "venue unavailable / 5xx"),
+    (ccxt.RateLimitExceeded, Outcome.FAILURE, False, True, "rate limit exceeded"),
+    (ccxt.DDoSProtection, Outcome.FAILURE, False, True, "ddos protection / ban"),
+    (ccxt.NetworkError, Outcome.FAILURE, True, True, "network error"),
+    (ccxt.BadResponse, Outcome.FAILURE, True, True, "unreadable venue response"),
+    (ccxt.CancelPending, Outcome.IGNORED, True, False, "cancel accepted, still pending"),
+    (ccxt.OrderNotFound, Outcome.IGNORED, False, False, "order not found"),
+    (ccxt.InvalidOrder, Outcome.IGNORED, False, False, "order refused"),
+    (ccxt.InsufficientFunds, Outcome.IGNORED, False, False, "insufficient funds"),
+    (ccxt.AuthenticationError, Outcome.IGNORED, False, False, "authentication refused"),
+    (ccxt.BadSymbol, Outcome.IGNORED, False, False, "unknown symbol"),
+    (ccxt.BadRequest, Outcome.IGNORED, False, False, "bad request"),
+    (ccxt.ExchangeError, Outcome.IGNORED, False, False, "refused by venue"),
+    (TimeoutError, Outcome.FAILURE, True, True, "deadline exceeded"),
+    (OSError, Outcome.FAILURE, True, True, "connection error"),
+)
+
+
+def classify_exception(exc: BaseException, *, http_status: int | None = None) -> Classification:
+    """Classify an exception raised by an exchange call; never raises.
+
+    `http_status`, when the caller knows it, overrides ccxt's fallback class for 5xx answers.
+    """
+    name = type(exc).__name__
+    if http_status is not None and 500 <= http_status <= 599 and not isinstance(
+        exc, ccxt.NetworkError
+    ):
+        return Classification(Outcome.FAILURE, True, True, name, f"HTTP {http_status}")
+    for cls, outcome, ambiguous, retryable, reason in _TABLE:
+        if isinstance(exc, cls):
+            return Classification(outcome, ambiguous, retryable, name, reason)
+    return Classification(Outcome.IGNORED, True, False, name, "unclassified exception")
+
+
+class BackoffKind(enum.Enum):
+    """What the venue asked for: slow down for a while, or you are banned until a time."""
+
+    RATE_LIMIT = "rate_limit"
+    BAN = "ban"
+
+
+@attrs.frozen
+class BackoffSignal:
+    """The venue's own instruction to stop sending for `seconds` (relative to when it was read)."""
+
+    kind: BackoffKind
+    seconds: float
+    source: str
+
+
+_STATUS_IN_MESSAGE = re.compile(r"(?<![\d.])(418|429)(?![\d.])")
+_BANNED_UNTIL = re.compile(r"banned until (\d{10,13})")
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    wanted = name.lower()
+    for key, value in headers.items():
+        if str(key).lower() == wanted:
+            return str(value)
+    return None
+
+
+def _retry_after_seconds(value: str, wall_now: float | None) -> float | None:
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        if wall_now is None:
+            return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - wall_now
+        except (TypeError, ValueError):
+            return None
+    return seconds if seconds == seconds and seconds >= 0 else None
+
+
+def _body_mapping(body: str | Mapping[str, object] | None) -> Mapping[str, object] | None:
+    if isinstance(body, Mapping):
+        return body
+    if isinstance(body, str):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, Mapping) else None
+    return None
+
+
+def backoff_signal(
+    exc: BaseException | None,
+    headers: Mapping[str, str] | None = None,
+    body: str | Mapping[str, object] | None = None,
+    *,
+    http_status: int | None = None,
+    wall_now: float | None = None,
+    default_rate_limit_seconds: float = 1.0,
+    default_ban_seconds: float = 120.0,
+) -> BackoffSignal | None:
+    """Extract the venue's back-off instruction from a failed call, or None if there is none.
+
+    Reads, in order: the HTTP status (given, or the 418/429 ccxt writes into its messages), the
+    `Retry-After` header (seconds or an HTTP date), Nobitex's `backOff` seconds in the body, and
+    Binance's "banned until <ms>" text. ccxt keeps the headers of the last answer in
+    `exchange.last_response_headers` and the body in `exchange.last_http_response`; pass those.
+    Dates need `wall_now` (epoch seconds); without it they are skipped and the default applies.
+    """
+    message = str(exc) if exc is not None else ""
+    status = http_status
+    if status is None:
+        found = _STATUS_IN_MESSAGE.search(message)
+        status = int(found.group(1)) if found else None
+    text = body if isinstance(body, str) else ""
+    parsed = _body_mapping(body)
+    is_ban = status == 418 or "banned until" in message or "banned until" in text
+    is_rate = (
+        status == 429
+        or isinstance(exc, ccxt.RateLimitExceeded)
+        or (parsed is not None and parsed.get("code") == "TooManyRequests")
+        or (isinstance(exc, ccxt.DDoSProtection) and not is_ban)
+    )
+    if not (is_ban or is_rate):
+        return None
+    kind = BackoffKind.BAN if is_ban else BackoffKind.RATE_LIMIT
+    retry_after = _header(headers, "Retry-After")
+    if retry_after is not None:
+        seconds = _retry_after_seconds(retry_after, wall_now)
+        if seconds is not None:
+            return BackoffSignal(kind, seconds, "Retry-After")
+    if parsed is not None and "backOff" in parsed:
+        try:
+            seconds = float(str(parsed["backOff"]))
+        except ValueError:
+            seconds = -1.0
+        if seconds >= 0:
+            return BackoffSignal(kind, seconds, "backOff")
+    until = _BANNED_UNTIL.search(message) or _BANNED_UNTIL.search(text)
+    if until is not None and wall_now is not None:
+        raw = int(until.group(1))
+        epoch = raw / 1000.0 if raw >= 10**12 else float(raw)
+        return BackoffSignal(BackoffKind.BAN, max(0.0, epoch - wall_now), "banned until")
+    default = default_ban_seconds if kind is BackoffKind.BAN else default_rate_limit_seconds
+    return BackoffSignal(kind, default, "default")
