@@ -1,0 +1,134 @@
+"""Building blocks shared by every message module: ids, timestamps, frozen values.
+
+A message must be immutable all the way down (it crosses threads and goes into the
+journal), so payloads that come from outside (ccxt results, HTTP bodies) are turned into
+:data:`Value` trees by :func:`freeze` before they are put into a message.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Union
+
+__all__ = [
+    "DECIMAL_TAG",
+    "FrozenMap",
+    "Value",
+    "freeze",
+    "check_value",
+    "new_id",
+    "utc_now",
+]
+
+#: Key that marks a Decimal inside a dynamic :data:`Value` in JSON (``{"$decimal": "1.5"}``):
+#: in a dynamic value a plain string must stay a string, so Decimals need a tag.
+DECIMAL_TAG = "$decimal"
+
+
+class FrozenMap(Mapping[str, Any]):
+    """An immutable, hashable mapping with string keys (the frozen form of a JSON object).
+
+    Equality is by content, with any other mapping, so a decoded message compares equal to
+    the one that was encoded.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        data = dict(items or {})
+        for key in data:
+            if not isinstance(key, str):
+                raise TypeError(f"FrozenMap keys must be str, got {key!r} ({type(key).__name__})")
+        self._data = data
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+#: A dynamic, immutable, JSON-compatible value: ``None``, ``bool``, ``int``, finite ``float``,
+#: ``str``, finite ``Decimal``, ``tuple`` of values, or :class:`FrozenMap` of values (recursive).
+#: Used where the shape is the exchange's (ccxt arguments and results), not ours.
+Value = Union[None, bool, int, float, str, Decimal, tuple, FrozenMap]  # noqa: UP007
+
+
+def check_value(value: object, path: str = "$") -> None:
+    """Raise ``ValueError`` naming ``path`` unless ``value`` is a valid :data:`Value`."""
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: non-finite float {value!r} is not a valid value")
+        return
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{path}: non-finite Decimal {value!r} is not a valid value")
+        return
+    if isinstance(value, tuple):
+        for index, item in enumerate(value):
+            check_value(item, f"{path}[{index}]")
+        return
+    if isinstance(value, FrozenMap):
+        if set(value) == {DECIMAL_TAG}:
+            raise ValueError(f"{path}: a map whose only key is {DECIMAL_TAG!r} is reserved")
+        for key, item in value.items():
+            check_value(item, f"{path}.{key}")
+        return
+    raise ValueError(
+        f"{path}: {type(value).__name__} is not a valid value "
+        "(expected None, bool, int, float, str, Decimal, tuple or FrozenMap)"
+    )
+
+
+def freeze(obj: object, path: str = "$") -> Value:
+    """Return the immutable :data:`Value` form of a JSON-like payload (dicts, lists, scalars).
+
+    Raises ``ValueError`` naming the offending path for anything that is not JSON-like
+    (a non-string key, a NaN, an arbitrary object): nothing is dropped or coerced silently.
+    """
+    if isinstance(obj, Mapping):
+        for key in obj:
+            if not isinstance(key, str):
+                raise ValueError(f"{path}: key {key!r} is not a str")
+        frozen = FrozenMap({key: freeze(item, f"{path}.{key}") for key, item in obj.items()})
+        check_value(frozen, path)
+        return frozen
+    if isinstance(obj, list | tuple):
+        return tuple(freeze(item, f"{path}[{index}]") for index, item in enumerate(obj))
+    check_value(obj, path)
+    return obj  # type: ignore[return-value]
+
+
+def new_id() -> str:
+    """A fresh random id (uuid4, 32 lowercase hex characters)."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """The current wall-clock time, timezone-aware UTC (for creation timestamps, not timing)."""
+    return datetime.now(UTC)
