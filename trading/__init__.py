@@ -1,0 +1,1 @@
+"""Trading state that must survive anything: the shadow ledger, the journal, the audit trail."""
