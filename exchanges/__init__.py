@@ -7,7 +7,6 @@ the gateway's shared rate limiter.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +38,10 @@ def create_client(exchange_id: str, *, url: str | None = None, api_key: str | No
                   ) -> ccxt.Exchange:
     """A ccxt client for ``exchange_id``, every REST URL pointed at ``url`` when given.
 
-    Guarantees: numbers in parsed results are ``Decimal`` (ccxt's ``number`` hook), ccxt's own
+    Guarantees: numbers in parsed results are exact decimal strings (ccxt's ``number = str``;
+    ``Decimal(x)`` them; ``number = Decimal`` would break ccxt's fee parsing, whose
+    ``safe_string`` ignores Decimals). Exception: stock ccxt classes parse order-book levels
+    with ``safe_float``, so those stay floats; our Nobitex keeps them strings. ccxt's own
     per-instance throttle is off (the gateway's limiter is shared across workers), and with a
     ``url`` no request can leave for the real exchange: each API URL keeps its path but takes
     the venue's scheme and host. ``token`` is Nobitex's credential; ``api_key``/``secret`` are
@@ -61,7 +63,7 @@ def create_client(exchange_id: str, *, url: str | None = None, api_key: str | No
         if value is not None:
             config[key] = value
     client = cls(config)
-    client.number = Decimal
+    client.number = str
     if url is not None:
         client.urls["api"] = _pointed_at(client.urls["api"], url.rstrip("/"))
     return client

@@ -478,6 +478,11 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
             result["asks"] = result["asks"][:limit]
         return result
 
+    def parse_order_book_bid_ask(self, bidask: Any, priceKey: Any = 0, amountKey: Any = 1,
+                                 countOrIdKey: Any = 2) -> list:
+        """ccxt's default reads levels as floats; keep them exact (``number``, Decimal here)."""
+        return [self.safe_number(bidask, priceKey), self.safe_number(bidask, amountKey)]
+
     def fetch_trades(self, symbol: str, since: int | None = None, limit: int | None = None,
                      params: dict | None = None) -> list:
         self.load_markets()
