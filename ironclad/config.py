@@ -1,0 +1,358 @@
+"""Node configuration: a TOML file read into frozen attrs sections, secrets from the environment.
+
+The attrs defaults below ARE the defaults; ``config/default.toml`` documents them and a test
+keeps the two equal. Loading is strict: an unknown key, a wrong type or an out-of-range value
+raises :class:`ConfigError` naming the key (``supervision.intensity``) and what was expected,
+before anything starts. API keys are never read from the file: the file names environment
+variables, and their values are wrapped in :class:`Secret` so they never show in a repr or log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "ConfigError",
+    "Secret",
+    "Credentials",
+    "NodeConfig",
+    "LoggingConfig",
+    "BackoffConfig",
+    "SupervisionConfig",
+    "VenueConfig",
+    "Config",
+    "LOG_LEVELS",
+    "load_config",
+]
+
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+#: Field metadata key: False for fields that are not read from the file.
+_FROM_FILE = "ironclad.config.from_file"
+
+
+class ConfigError(ValueError):
+    """Raised when the configuration is unusable: names the key and what was expected."""
+
+    def __init__(self, key: str, expected: str, got: Any = None, *, source: str = "") -> None:
+        self.key = key
+        self.expected = expected
+        self.got = got
+        self.source = source
+        where = f" in {source}" if source else ""
+        got_text = "" if got is None else f", got {got!r} ({type(got).__name__})"
+        super().__init__(f"config key {key!r}{where}: expected {expected}{got_text}")
+
+
+class Secret:
+    """A secret string that never shows itself in ``repr``/``str``; ``reveal()`` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError("Secret: expected a non-empty str")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: pass it to the client that needs it, never to a log."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# -- field validators: raise ValueError("expected ..."); the loader adds the key -------------
+
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,15}\Z")
+_EXCHANGE_ID = re.compile(r"[a-z][a-z0-9_]*\Z")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+
+
+def _matches(pattern: re.Pattern[str], expected: str) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not pattern.match(value):
+            raise ValueError(expected)
+
+    return check
+
+
+def _at_least(minimum: float, *, strict: bool = False) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise ValueError(f"a finite number {'>' if strict else '>='} {minimum}")
+
+    return check
+
+
+def _between(low: float, high: float) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if not low <= value <= high:
+            raise ValueError(f"a number between {low} and {high}")
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"one of {', '.join(choices)}")
+
+    return check
+
+
+def _http_url(_instance: Any, _attribute: Any, value: Any) -> None:
+    if value is not None and not re.match(r"https?://[^\s/]+", value):
+        raise ValueError("an http:// or https:// URL")
+
+
+# -- sections -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class NodeConfig:
+    """Identity and storage of this node."""
+
+    #: Node identity; later part of every client order id, so short and plain.
+    name: str = attrs.field(
+        default="ironclad",
+        validator=_matches(_NODE_NAME, "1-16 characters: letters, digits, '-' or '_'"),
+    )
+    #: Where journal, ledger, alerts and cache live (relative paths: to the working dir).
+    data_dir: Path = attrs.field(default=Path("data"))
+
+
+@attrs.frozen(kw_only=True)
+class LoggingConfig:
+    """What is logged and how."""
+
+    level: str = attrs.field(default="INFO", validator=_one_of(LOG_LEVELS))
+    #: One JSON object per line (for log shippers) instead of human-readable text.
+    json: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class BackoffConfig:
+    """Delay between restarts of the same child: initial * factor**n, capped, jittered."""
+
+    initial: float = attrs.field(default=0.05, validator=_at_least(0))
+    factor: float = attrs.field(default=2.0, validator=_at_least(1))
+    max: float = attrs.field(default=5.0, validator=_at_least(0))
+    jitter: float = attrs.field(default=0.2, validator=_between(0, 1))
+    reset_after: float = attrs.field(default=30.0, validator=_at_least(0, strict=True))
+
+    def __attrs_post_init__(self) -> None:
+        if self.max < self.initial:
+            raise ConfigError(
+                "supervision.backoff.max", f"a number >= initial ({self.initial})", self.max
+            )
+
+
+@attrs.frozen(kw_only=True)
+class SupervisionConfig:
+    """Restart intensity of every supervisor: at most ``intensity`` restarts in ``period`` s."""
+
+    intensity: int = attrs.field(default=3, validator=_at_least(0))
+    period: float = attrs.field(default=5.0, validator=_at_least(0, strict=True))
+    backoff: BackoffConfig = attrs.field(factory=BackoffConfig)
+
+
+@attrs.frozen(kw_only=True)
+class VenueConfig:
+    """The exchange account this node trades on; credentials come from the environment."""
+
+    #: ccxt exchange id (or "nobitex" for our adapter).
+    exchange: str = attrs.field(
+        default="binance",
+        validator=_matches(_EXCHANGE_ID, "a lowercase exchange id such as 'binance'"),
+    )
+    #: Base URL of the venue; unset means the embedded local venue (simulator).
+    url: str | None = attrs.field(default=None, validator=_http_url)
+    api_key_env: str = attrs.field(
+        default="IRONCLAD_API_KEY", validator=_matches(_ENV_NAME, "an environment variable name")
+    )
+    api_secret_env: str = attrs.field(
+        default="IRONCLAD_API_SECRET",
+        validator=_matches(_ENV_NAME, "an environment variable name"),
+    )
+    token_env: str = attrs.field(
+        default="IRONCLAD_API_TOKEN", validator=_matches(_ENV_NAME, "an environment variable name")
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Credentials:
+    """Venue secrets read from the environment variables named in :class:`VenueConfig`."""
+
+    api_key: Secret | None = attrs.field(default=None, repr=False)
+    api_secret: Secret | None = attrs.field(default=None, repr=False)
+    token: Secret | None = attrs.field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, venue: VenueConfig, env: Mapping[str, str]) -> Credentials:
+        """Read the variables ``venue`` names; an unset or empty variable means no secret."""
+
+        def read(name: str) -> Secret | None:
+            value = env.get(name, "")
+            return Secret(value) if value else None
+
+        return cls(
+            api_key=read(venue.api_key_env),
+            api_secret=read(venue.api_secret_env),
+            token=read(venue.token_env),
+        )
+
+    def values(self) -> tuple[str, ...]:
+        """The revealed secrets, for the log redaction filter only."""
+        return tuple(s.reveal() for s in (self.api_key, self.api_secret, self.token) if s)
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """The whole node configuration (every section has all its defaults)."""
+
+    node: NodeConfig = attrs.field(factory=NodeConfig)
+    logging: LoggingConfig = attrs.field(factory=LoggingConfig)
+    supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
+    venue: VenueConfig = attrs.field(factory=VenueConfig)
+    credentials: Credentials = attrs.field(factory=Credentials, metadata={_FROM_FILE: False})
+
+    def with_overrides(
+        self,
+        *,
+        data_dir: Path | None = None,
+        log_level: str | None = None,
+        log_json: bool | None = None,
+    ) -> Config:
+        """This config with the command-line overrides that were given (None = keep)."""
+        node, logging = self.node, self.logging
+        if data_dir is not None:
+            node = attrs.evolve(node, data_dir=Path(data_dir))
+        if log_level is not None:
+            value = _check_field(LoggingConfig, "level", log_level.upper(), "logging.level", "")
+            logging = attrs.evolve(logging, level=value)
+        if log_json is not None:
+            logging = attrs.evolve(logging, json=log_json)
+        return attrs.evolve(self, node=node, logging=logging)
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def _describe(kind: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+    if kind in names:
+        return names[kind]
+    if kind is Path:
+        return "a path string"
+    if attrs.has(kind):
+        return "a table"
+    options = [a for a in typing.get_args(kind) if a is not type(None)]
+    if len(options) == 1:
+        return f"{_describe(options[0])} (or the key left out)"
+    return str(kind)
+
+
+def _check_type(kind: Any, value: Any) -> Any:
+    """``value`` converted to ``kind`` if it has that TOML type; raise TypeError otherwise."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _check_type(options[0], value)
+    ok = {
+        str: isinstance(value, str),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
+        Path: isinstance(value, str) and bool(value),
+    }.get(kind)
+    if ok is None:
+        raise AssertionError(f"config field type {kind!r} is not supported by the loader")
+    if not ok:
+        raise TypeError(_describe(kind))
+    if kind is float:
+        return float(value)
+    if kind is Path:
+        return Path(value)
+    return value
+
+
+def _check_field(cls: type, name: str, value: Any, key: str, source: str) -> Any:
+    field = attrs.fields_dict(cls)[name]
+    try:
+        value = _check_type(field.type, value)
+    except TypeError as error:
+        raise ConfigError(key, str(error), value, source=source) from None
+    if field.validator is not None:
+        try:
+            field.validator(None, field, value)
+        except ValueError as error:
+            raise ConfigError(key, str(error), value, source=source) from None
+    return value
+
+
+def _load_section(cls: type, table: Mapping[str, Any], prefix: str, source: str) -> Any:
+    attrs.resolve_types(cls)
+    fields = {f.name: f for f in attrs.fields(cls) if f.metadata.get(_FROM_FILE, True) is not False}
+    for key in table:
+        if key not in fields:
+            raise ConfigError(
+                f"{prefix}{key}", f"one of the known keys: {', '.join(fields)}", source=source
+            )
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in table:
+            continue
+        key = f"{prefix}{name}"
+        if attrs.has(field.type):
+            if not isinstance(table[name], dict):
+                raise ConfigError(key, "a table", table[name], source=source)
+            values[name] = _load_section(field.type, table[name], f"{key}.", source)
+        else:
+            values[name] = _check_field(cls, name, table[name], key, source)
+    try:
+        return attrs.evolve(cls(), **values)
+    except ConfigError as error:  # a cross-field check: add where the value came from
+        raise ConfigError(error.key, error.expected, error.got, source=source) from None
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (None: defaults only) and the secrets from ``env`` (default: os.environ).
+
+    Raises :class:`ConfigError` for an unreadable file, invalid TOML, an unknown key, a value
+    of the wrong type or out of range; nothing is half-applied.
+    """
+    table: dict[str, Any] = {}
+    source = ""
+    if path is not None:
+        source = str(path)
+        try:
+            with open(path, "rb") as file:
+                table = tomllib.load(file)
+        except OSError as error:
+            raise ConfigError("--config", "a readable TOML file", source=source) from error
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError("--config", f"valid TOML ({error})", source=source) from None
+    config = _load_section(Config, table, "", source)
+    credentials = Credentials.from_env(config.venue, os.environ if env is None else env)
+    return attrs.evolve(config, credentials=credentials)
