@@ -24,6 +24,7 @@ from cattrs.strategies import configure_tagged_union
 
 from messages.base import DECIMAL_TAG, FrozenMap, Value
 from messages.exchange import ExchangeErrorReply, ExchangeReply
+from messages.supervision import SupervisionEvent
 
 __all__ = [
     "MessageDecodeError",
@@ -150,6 +151,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook_func(lambda t: t == Value, _unstructure_value)
     configure_tagged_union(ExchangeErrorReply, conv)
     configure_tagged_union(ExchangeReply, conv)
+    configure_tagged_union(SupervisionEvent, conv)
     return conv
 
 

@@ -1,0 +1,185 @@
+"""Node assembly: the root supervision tree built from config, and the node's run loop.
+
+The tree is assembled from *node parts*: a part is a function ``(Config) -> ChildSpec |
+SupervisorSpec`` giving one top-level child of the root supervisor ``node`` (one_for_one).
+Later issues add theirs to :data:`NODE_PARTS` (venue, trading, health, control API), in start
+order; a part that builds a subtree uses :func:`supervisor_spec` so it gets the configured
+restart intensity and backoff.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import pykka
+from loguru import logger
+
+from ironclad.config import Config, SupervisionConfig
+from messages.codec import to_json
+from messages.event_log import RecentEvents
+from messages.supervision import SupervisionEvent
+from supervisors import (
+    BackoffPolicy,
+    ChildSpec,
+    Strategy,
+    SupervisedActor,
+    SupervisorSpec,
+    TreeFailed,
+    start_tree,
+    subscribe,
+)
+
+__all__ = [
+    "EVENT_LOG_FILE",
+    "EventLog",
+    "NodePart",
+    "NODE_PARTS",
+    "event_log_part",
+    "supervisor_spec",
+    "build_node_spec",
+    "run_node",
+]
+
+#: Name of the JSON-lines file, in the data directory, that the event log appends to.
+EVENT_LOG_FILE = "events.jsonl"
+
+#: A function giving one top-level child of the ``node`` supervisor from the config.
+NodePart = Callable[[Config], ChildSpec | SupervisorSpec]
+
+
+class EventLog(SupervisedActor):
+    """Records every supervision event: logs it, keeps the latest in memory, appends it to a file.
+
+    The file (``events.jsonl``, one tagged JSON event per line, flushed per event) is the
+    history the alert system will consume. Events published while this actor itself is
+    restarting are not seen by it (they are still logged by the supervisors).
+    """
+
+    def __init__(self, path: Path, capacity: int = 1000) -> None:
+        super().__init__()
+        self._path = path
+        self._recent: collections.deque[SupervisionEvent] = collections.deque(maxlen=capacity)
+        self._file: TextIO | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def on_start(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - closed in on_stop
+        ref = self.actor_ref
+
+        def forward(event: SupervisionEvent) -> None:
+            try:
+                ref.tell(event)
+            except pykka.ActorDeadError:
+                pass  # this log is stopping or restarting; its successor subscribes anew
+
+        self._unsubscribe = subscribe(forward)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, SupervisionEvent):
+            self._record(message)
+            return None
+        if isinstance(message, RecentEvents):
+            return tuple(self._recent)[-message.limit :]
+        raise TypeError(f"EventLog: unexpected message {type(message).__name__}")
+
+    def _record(self, event: SupervisionEvent) -> None:
+        self._recent.append(event)
+        assert self._file is not None
+        self._file.write(to_json(event, SupervisionEvent) + "\n")
+        self._file.flush()
+        logger.bind(context="supervision_event", event=type(event).__name__).info(
+            "supervision event {}", event
+        )
+
+    def on_stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._file is not None:
+            self._file.close()
+
+
+def event_log_part(config: Config) -> ChildSpec:
+    """The ``events`` child: the :class:`EventLog` writing to ``<data_dir>/events.jsonl``."""
+    path = config.node.data_dir / EVENT_LOG_FILE
+    return ChildSpec(id="events", start=functools.partial(EventLog.start, path))
+
+
+#: The node's top-level children, in start order (stopped in reverse).
+NODE_PARTS: tuple[NodePart, ...] = (event_log_part,)
+
+
+def _backoff(supervision: SupervisionConfig) -> BackoffPolicy:
+    b = supervision.backoff
+    return BackoffPolicy(
+        initial=b.initial, factor=b.factor, max=b.max, jitter=b.jitter, reset_after=b.reset_after
+    )
+
+
+def supervisor_spec(
+    config: Config,
+    id: str,
+    strategy: Strategy,
+    children: Sequence[ChildSpec | SupervisorSpec],
+) -> SupervisorSpec:
+    """A supervisor spec with the restart intensity, period and backoff from ``config``."""
+    return SupervisorSpec(
+        id=id,
+        strategy=strategy,
+        children=tuple(children),
+        intensity=config.supervision.intensity,
+        period=config.supervision.period,
+        backoff=_backoff(config.supervision),
+    )
+
+
+def build_node_spec(config: Config, parts: Sequence[NodePart] = NODE_PARTS) -> SupervisorSpec:
+    """The root ``node`` supervisor (one_for_one) with one child per part, in order."""
+    return supervisor_spec(config, "node", Strategy.ONE_FOR_ONE, [part(config) for part in parts])
+
+
+def run_node(
+    config: Config,
+    stop: threading.Event,
+    parts: Sequence[NodePart] = NODE_PARTS,
+    poll_interval: float = 0.1,
+) -> int:
+    """Start the node, run until ``stop`` is set or the root gives up, then shut down in order.
+
+    Returns the process exit status: 0 after a clean stop, 1 if the tree failed to start,
+    the root supervisor gave up, or the shutdown did not finish in time.
+    """
+    spec = build_node_spec(config, parts)
+    try:
+        tree = start_tree(spec)
+    except TreeFailed as error:
+        logger.bind(context="start_error").error("node failed to start: {}", error)
+        return 1
+    logger.info(
+        "ready: node {} running (data dir {}, children: {})",
+        config.node.name,
+        config.node.data_dir,
+        ", ".join(child.id for child in spec.children),
+    )
+    while not stop.wait(poll_interval):
+        if tree.wait(0):
+            break
+    if tree.failed:
+        tree.wait(spec.shutdown_timeout)
+        logger.bind(context="max_restart_intensity").error(
+            "node {} stopping: the root supervisor gave up", config.node.name
+        )
+        return 1
+    logger.info("node {} shutting down", config.node.name)
+    if not tree.stop(timeout=spec.shutdown_timeout):
+        logger.bind(context="shutdown_error").error(
+            "node {} did not stop within {}s", config.node.name, spec.shutdown_timeout
+        )
+        return 1
+    logger.info("node {} stopped", config.node.name)
+    return 0
