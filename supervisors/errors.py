@@ -1,0 +1,41 @@
+"""The few errors supervision raises; each says when it is raised."""
+
+from __future__ import annotations
+
+import pykka
+
+
+class SupervisionError(Exception):
+    """Raised when supervision itself fails; base of every error in this module."""
+
+
+class InvalidChildSpec(SupervisionError, ValueError):
+    """Raised when a child or supervisor spec is invalid; the message names the culprit."""
+
+
+class NameNotFound(SupervisionError, LookupError):
+    """Raised when a name is not registered by any running supervision tree."""
+
+
+class NameTaken(SupervisionError):
+    """Raised when a tree would register a name another running tree already owns."""
+
+
+class ActorUnavailable(SupervisionError):
+    """Raised when a named actor is down (restarting) for longer than the caller's deadline."""
+
+
+class ChildStartFailed(SupervisionError):
+    """Raised when a child's start function misbehaves (not a SupervisedActor, too slow)."""
+
+
+class ActorCrashed(pykka.ActorDeadError):
+    """Raised to an asker whose message was still queued when the actor died (a dead letter)."""
+
+
+class SupervisorGaveUpError(SupervisionError):
+    """Raised in a supervisor whose restart intensity is exceeded, to escalate to its parent."""
+
+
+class TreeFailed(SupervisionError):
+    """Raised when a tree cannot start because its root supervisor crashed while starting."""
