@@ -223,10 +223,9 @@ class Ledger:
         cls, entries: Iterable[Entry], on_record: Callable[[Entry], None] | None = None
     ) -> Ledger:
         """Rebuild a ledger by re-validating and applying stored entries in order."""
-        ledger = cls()
+        ledger = cls(on_record)
         for entry in entries:
-            ledger.record(entry)
-        ledger._on_record = on_record
+            ledger.restore(entry)
         return ledger
 
     # ----------------------------------------------------------------- reads
@@ -458,6 +457,14 @@ class Ledger:
         self._validate(entry)
         if self._on_record is not None:
             self._on_record(entry)
+        self._apply(entry)
+        return entry
+
+    def restore(self, entry: Entry) -> Entry:
+        """Re-validate and apply an entry read back from the store (``on_record`` not called)."""
+        if (done := self._replayed(entry.id, entry.kind, entry.tags)) is not None:
+            return done
+        self._validate(entry)
         self._apply(entry)
         return entry
 

@@ -1,0 +1,308 @@
+"""A durable, hash-chained, append-only journal on diskcache (SQLite, synchronous=FULL).
+
+Each record carries ``seq, time, stream, kind, cause, data, prev_hash, hash`` where
+``hash = sha256(canonical JSON of every other field)`` and ``prev_hash`` is the hash
+of the record before (64 zeros for the first). Records live under integer keys
+``1..N``; a head anchor ``{"seq": N, "hash": H}`` lives under the key ``"head"`` and
+is written in the same SQLite transaction as record N, so the two can never
+disagree after a crash. :meth:`Journal.append` returns only after that transaction
+committed with ``synchronous=FULL`` (WAL fsynced): an acknowledged record survives
+``kill -9`` and power loss.
+
+What :meth:`Journal.verify` (run at open) detects:
+
+- an edited record (its hash no longer matches its content, or the next record's
+  ``prev_hash`` no longer matches it);
+- a missing record in the middle (gap) and records swapped between keys
+  (the stored ``seq`` differs from its key, or the chain breaks);
+- a truncated tail: the head anchor names a record that is not there;
+- records beyond the anchor, a missing anchor next to records, malformed JSON;
+- a rolled-back journal, if the caller passes an ``anchor`` it kept elsewhere
+  (e.g. the head it logged last time) and that record is gone or different.
+
+What it cannot detect: a writer who rewrites records *and* recomputes every later
+hash and the head (the chain is unkeyed: it guards against corruption, bugs and
+naive edits, not against an adversary with write access); deleting the whole
+journal; replacing the database with an older consistent copy when no external
+anchor is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import diskcache
+
+from trading.errors import JournalError, JournalIntegrityError
+
+__all__ = ["GENESIS_HASH", "Journal", "JournalHead", "JournalRecord", "canonical_json"]
+
+GENESIS_HASH = "0" * 64
+MAX_RECORD_CHARS = 1 << 20
+_HEAD_KEY = "head"
+_FIELDS = frozenset({"seq", "time", "stream", "kind", "cause", "data", "prev_hash", "hash"})
+
+# Settings that make the cache a journal: never evict, keep every value inside SQLite
+# (diskcache writes large values to side files without fsync), fsync every commit.
+_CACHE_SETTINGS: dict[str, Any] = {
+    "eviction_policy": "none",
+    "cull_limit": 0,
+    "size_limit": 1 << 62,
+    "statistics": 0,
+    "sqlite_journal_mode": "wal",
+    "sqlite_synchronous": 2,  # FULL
+    "disk_min_file_size": 1 << 30,
+}
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON text (sorted keys, no spaces) that hashing relies on."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def _hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _check_json(value: Any, where: str) -> None:
+    """Refuse anything canonical JSON would not round-trip exactly (floats included)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JournalError(f"{where}: key {key!r} is not a string")
+            _check_json(item, f"{where}.{key}")
+        return
+    hint = " (money goes as a decimal string)" if isinstance(value, float) else ""
+    raise JournalError(f"{where}: {type(value).__name__} is not allowed in journal data{hint}")
+
+
+@attrs.frozen(slots=True)
+class JournalHead:
+    """The last record's position: ``seq`` 0 and the genesis hash for an empty journal."""
+
+    seq: int
+    hash: str
+
+
+@attrs.frozen(slots=True)
+class JournalRecord:
+    """One verified journal record; ``data`` is a fresh copy the caller may keep."""
+
+    seq: int
+    time: datetime
+    stream: str
+    kind: str
+    cause: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class Journal:
+    """Append-only record of state changes; one writer per directory."""
+
+    def __init__(self, cache: diskcache.Cache, head: JournalHead) -> None:
+        self._cache = cache
+        self._head = head
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, directory: str | Path, *, anchor: JournalHead | None = None) -> Journal:
+        """Open (creating if needed) and verify the journal in ``directory``.
+
+        Raises JournalIntegrityError if the stored records fail verification, or if
+        ``anchor`` (a head remembered outside this database) is not in the chain.
+        """
+        cache = diskcache.Cache(str(directory), **_CACHE_SETTINGS)
+        try:
+            journal = cls(cache, cls._read_head(cache))
+            journal.verify(anchor=anchor)
+        except BaseException:
+            cache.close()
+            raise
+        return journal
+
+    @property
+    def head(self) -> JournalHead:
+        return self._head
+
+    @property
+    def directory(self) -> str:
+        return str(self._cache.directory)
+
+    def __len__(self) -> int:
+        return self._head.seq
+
+    def sqlite_synchronous(self) -> int:
+        """The live ``PRAGMA synchronous`` of this journal's connection (2 = FULL)."""
+        return int(self._cache._sql("PRAGMA synchronous").fetchone()[0])
+
+    def close(self) -> None:
+        self._cache.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def append(
+        self, stream: str, kind: str, cause: str, data: dict[str, Any], now: datetime
+    ) -> JournalRecord:
+        """Append one record; it is durably committed when this returns.
+
+        Raises JournalError (nothing written) for empty stream/kind, a naive ``now``,
+        or data that is not plain JSON (floats included), or if another writer
+        moved the head underneath this one.
+        """
+        for name, value in (("stream", stream), ("kind", kind)):
+            if not isinstance(value, str) or not value:
+                raise JournalError(f"{name} must be a non-empty string, got {value!r}")
+        if not isinstance(cause, str):
+            raise JournalError(f"cause must be a string, got {cause!r}")
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise JournalError(f"now must be a timezone-aware datetime, got {now!r}")
+        if not isinstance(data, dict):
+            raise JournalError(f"data must be a dict, got {type(data).__name__}")
+        _check_json(data, "data")
+        with self._lock:
+            head = self._head
+            body = {
+                "seq": head.seq + 1, "time": now.isoformat(), "stream": stream, "kind": kind,
+                "cause": cause, "data": data, "prev_hash": head.hash,
+            }
+            digest = _hash(body)
+            text = canonical_json({**body, "hash": digest})
+            if len(text) > MAX_RECORD_CHARS:
+                raise JournalError(f"record of {len(text)} chars exceeds {MAX_RECORD_CHARS}")
+            new_head = JournalHead(head.seq + 1, digest)
+            with self._cache.transact():
+                if self._read_head(self._cache) != head:
+                    raise JournalError("journal head moved: another writer uses this directory")
+                self._cache.set(new_head.seq, text)
+                self._cache.set(_HEAD_KEY, canonical_json(attrs.asdict(new_head)))
+            self._head = new_head
+        return self._to_record(json.loads(text))
+
+    def verify(self, *, anchor: JournalHead | None = None) -> int:
+        """Check the whole chain against the head anchor; return the record count."""
+        count = 0
+        for record in self.replay():
+            count += 1
+            if anchor is not None and record.seq == anchor.seq and record.hash != anchor.hash:
+                raise JournalIntegrityError(
+                    record.seq, f"differs from the external anchor (hash {anchor.hash[:12]}…)"
+                )
+        if anchor is not None and anchor.seq > count:
+            raise JournalIntegrityError(
+                anchor.seq, f"external anchor names seq {anchor.seq}, journal has {count}: "
+                "rolled back or truncated with its head"
+            )
+        expected_keys = count + (1 if count else 0)
+        if len(self._cache) != expected_keys:
+            raise JournalIntegrityError(None, self._describe_extra_keys())
+        return count
+
+    def replay(self, from_seq: int = 1) -> Iterator[JournalRecord]:
+        """Yield records ``from_seq..head`` in order, checking the chain as it goes.
+
+        The chain is always checked from seq 1 so a later start cannot hide an edit.
+        """
+        prev_hash = GENESIS_HASH
+        head = self._read_head(self._cache)
+        for seq in range(1, head.seq + 1):
+            text = self._cache.get(seq)
+            if text is None:
+                raise JournalIntegrityError(seq, self._describe_missing(seq, head))
+            record = self._parse(seq, text)
+            if record["prev_hash"] != prev_hash:
+                raise JournalIntegrityError(
+                    seq, "prev_hash does not match the previous record (edited or reordered)"
+                )
+            body = {k: v for k, v in record.items() if k != "hash"}
+            if _hash(body) != record["hash"]:
+                raise JournalIntegrityError(seq, "content does not match its hash (edited)")
+            prev_hash = record["hash"]
+            if seq >= from_seq:
+                yield self._to_record(record)
+        if prev_hash != head.hash:
+            raise JournalIntegrityError(head.seq, "last record does not match the head anchor")
+
+    def latest_state_by_transaction(
+        self, is_terminal: Callable[[JournalRecord], bool] | None = None
+    ) -> dict[str, JournalRecord]:
+        """The latest record of each stream, leaving out streams whose latest is terminal.
+
+        What a coordinator resumes from after a restart.
+        """
+        latest: dict[str, JournalRecord] = {}
+        for record in self.replay():
+            latest[record.stream] = record
+        if is_terminal is None:
+            return latest
+        return {stream: rec for stream, rec in latest.items() if not is_terminal(rec)}
+
+    # ------------------------------------------------------------- internals
+
+    @staticmethod
+    def _read_head(cache: diskcache.Cache) -> JournalHead:
+        text = cache.get(_HEAD_KEY)
+        if text is None:
+            if cache.get(1) is not None:
+                raise JournalIntegrityError(None, "records exist but the head anchor is missing")
+            return JournalHead(0, GENESIS_HASH)
+        try:
+            raw = json.loads(text)
+            head = JournalHead(int(raw["seq"]), str(raw["hash"]))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise JournalIntegrityError(None, f"head anchor is malformed: {exc}") from None
+        return head
+
+    def _parse(self, seq: int, text: object) -> dict[str, Any]:
+        try:
+            record = json.loads(text)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise JournalIntegrityError(seq, "record is not valid JSON") from None
+        if not isinstance(record, dict) or set(record) != _FIELDS:
+            raise JournalIntegrityError(seq, "record does not have the journal's fields")
+        if record["seq"] != seq:
+            raise JournalIntegrityError(
+                seq, f"record stored under seq {seq} says seq {record['seq']} (reordered)"
+            )
+        return record
+
+    def _describe_missing(self, seq: int, head: JournalHead) -> str:
+        later = [k for k in range(seq + 1, head.seq + 1) if k in self._cache]
+        if later:
+            return f"record missing while later records exist (gap; next present is {later[0]})"
+        return (
+            f"truncated: head anchor says {head.seq} records, only {seq - 1} present"
+        )
+
+    def _describe_extra_keys(self) -> str:
+        head = self._head.seq
+        extra = [k for k in self._cache.iterkeys()
+                 if not (k == _HEAD_KEY or (isinstance(k, int) and 1 <= k <= head))]
+        return f"records or keys beyond the head anchor (seq {head}): {extra[:5]!r}"
+
+    @staticmethod
+    def _to_record(raw: dict[str, Any]) -> JournalRecord:
+        return JournalRecord(
+            seq=raw["seq"], time=datetime.fromisoformat(raw["time"]), stream=raw["stream"],
+            kind=raw["kind"], cause=raw["cause"], data=raw["data"],
+            prev_hash=raw["prev_hash"], hash=raw["hash"],
+        )
