@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from exchanges.errors import RateLimitBackOff
+from exchanges.errors import RateLimitBackOff, VenueBan
 from exchanges.nobitex import Nobitex
 
-__all__ = ["Nobitex", "RateLimitBackOff", "create_client", "UnknownExchange"]
+__all__ = ["Nobitex", "RateLimitBackOff", "UnknownExchange", "VenueBan", "create_client"]
 
 _OUR_CLASSES: dict[str, type[ccxt.Exchange]] = {"nobitex": Nobitex}
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ccxt.base.errors import RateLimitExceeded
+from ccxt.base.errors import DDoSProtection, RateLimitExceeded
 
-__all__ = ["RateLimitBackOff"]
+__all__ = ["RateLimitBackOff", "VenueBan"]
 
 
 class RateLimitBackOff(RateLimitExceeded):
@@ -18,6 +18,18 @@ class RateLimitBackOff(RateLimitExceeded):
 
     ``retry_after_seconds`` is the venue's own figure (Nobitex's ``backOff``), so the gateway
     can pause dispatch for that account exactly as long as asked; ``None`` if it gave none.
+    """
+
+    def __init__(self, message: str, retry_after_seconds: Decimal | None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class VenueBan(DDoSProtection):
+    """Raised when the venue has blocked this account or token for ``retry_after_seconds``.
+
+    A ``DDoSProtection``, like Binance's 418: the gateway opens the breaker until it ends.
+    Nobitex blocks a token that keeps ignoring 429s (for 2 minutes, says its documentation).
     """
 
     def __init__(self, message: str, retry_after_seconds: Decimal | None) -> None:

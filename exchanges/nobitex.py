@@ -17,7 +17,8 @@ Conventions decided here (from Nobitex's docs, ``nobitex/docs-api``):
   Both directions are exact decimal shifts (``Precise``), never floats.
 * **Failures** arrive as HTTP 200 with ``{"status": "failed", "code": ...}``; ``handle_errors``
   maps the code (exact) and the message (broad) to ccxt classes. A 429 raises
-  ``RateLimitBackOff`` carrying Nobitex's ``backOff`` seconds.
+  ``RateLimitBackOff`` carrying Nobitex's ``backOff`` seconds; a blocked token
+  (``TokenBlocked``/``IPBlocked``) raises ``VenueBan`` (a ``DDoSProtection``) with the same.
 * **Client order ids** (``clientOrderId``, at most 32 characters) are found by
   ``orders/status`` only among open orders, so ``fetch_order`` by client id falls back to the
   order list (status ``all``), newest first.
@@ -49,7 +50,7 @@ from ccxt.base.exchange import Exchange
 from ccxt.base.precise import Precise
 from ccxt.base.types import Entry
 
-from exchanges.errors import RateLimitBackOff
+from exchanges.errors import RateLimitBackOff, VenueBan
 
 __all__ = ["Nobitex", "RIALS_PER_TOMAN", "MAX_CLIENT_ORDER_ID_LENGTH"]
 
@@ -207,6 +208,7 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
                     "DuplicateOrder": InvalidOrder,
                     "DuplicateClientOrderId": DuplicateOrderId,
                     "InvalidMarketPair": BadSymbol,
+                    "InvalidSymbol": BadSymbol,
                     "MarketClosed": MarketClosed,
                     "TradingUnavailable": PermissionDenied,
                     "FeatureUnavailable": PermissionDenied,
@@ -215,7 +217,6 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
                     "OrderNotFound": OrderNotFound,
                     "InvalidOrderStatus": InvalidOrder,
                     "InvalidToken": AuthenticationError,
-                    "TokenBlocked": PermissionDenied,
                     "ParseError": BadRequest,
                     "Maintenance": OnMaintenance,
                 },
@@ -277,8 +278,10 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
         feedback = self.id + " " + body
         back_off = self.safe_string(response, "backOff")
         error_code = self.safe_string(response, "code")
+        seconds = Decimal(back_off) if back_off is not None else None
+        if error_code in ("TokenBlocked", "IPBlocked"):
+            raise VenueBan(feedback, seconds)
         if code == 429 or error_code == "TooManyRequests":
-            seconds = Decimal(back_off) if back_off is not None else None
             raise RateLimitBackOff(feedback, seconds)
         failed = self.safe_string(response, "status") == "failed"
         if not failed and code < 400:
