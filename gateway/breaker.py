@@ -218,9 +218,10 @@ class Breaker:
     def open_until(self) -> float | None:
         return self._open_until
 
-    def metrics(self, now: float) -> BreakerMetrics:
-        """Counters and rates as of `now` (applies due time-driven transitions first)."""
-        self.advance(now)
+    def metrics(self, now: float | None = None) -> BreakerMetrics:
+        """Counters and rates; with `now`, due time-driven transitions are applied first."""
+        if now is not None:
+            self.advance(now)
         calls, failures, slow = self._window_counts()
         return BreakerMetrics(
             breaker=self.name, state=self._state, calls=self._calls, failures=self._failures,
@@ -242,8 +243,6 @@ class Breaker:
         elif self._state is BreakerState.HALF_OPEN:
             if now - self._half_open_since >= self.config.half_open_timeout:
                 self._open(now, "half-open trial timed out")
-        if self._state is BreakerState.CLOSED and self.config.window_kind is WindowKind.TIME:
-            self._evict(now)
         return self._state
 
     def acquire(self, now: float) -> Permit | Rejected:
@@ -364,6 +363,8 @@ class Breaker:
         if self._state is BreakerState.HALF_OPEN:
             rows = self._probe_results
         elif self._state is BreakerState.CLOSED:
+            if self.config.window_kind is WindowKind.TIME:
+                self._evict(self._now)
             rows = [(failed, slow) for _, failed, slow in self._window]
         else:
             rows = []
@@ -378,8 +379,6 @@ class Breaker:
         return None
 
     def _evaluate_closed(self, now: float) -> None:
-        if self.config.window_kind is WindowKind.TIME:
-            self._evict(now)
         calls, failures, slow = self._window_counts()
         if calls < self.config.minimum_calls:
             return
