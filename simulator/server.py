@@ -1,0 +1,117 @@
+"""Serving the venue: in-process in a background thread, or as ``python -m simulator``.
+
+``serve_in_thread(config, faults, host, port)`` binds the socket first (port 0 picks a free
+one), starts uvicorn (uvloop + httptools when installed) in a daemon thread, returns once it
+accepts connections, and gives a ``RunningVenue`` with ``url``, ``venue`` and ``stop()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import socket
+import sys
+import threading
+import time
+
+import uvicorn
+from loguru import logger
+
+from simulator.app import build_app
+from simulator.config import load_config
+from simulator.errors import ConfigError
+from simulator.faults import FaultPlan
+from simulator.model import VenueConfig
+from simulator.venue import Venue
+
+__all__ = ["RunningVenue", "main", "serve_in_thread", "uvicorn_config"]
+
+
+def uvicorn_config(app, **kwargs) -> uvicorn.Config:  # noqa: ANN001 - any ASGI app
+    """uvicorn settings for the venue: fastest loop/parser available, no access log (the app
+    logs each request at debug level), hung requests cut after 1 s on shutdown."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return uvicorn.Config(app, loop=loop, http=http, lifespan="off", access_log=False,
+                          log_level="warning", timeout_graceful_shutdown=1,
+                          timeout_keep_alive=30, **kwargs)
+
+
+class RunningVenue:
+    """A venue served from a background thread. ``stop()`` is idempotent and waits for it."""
+
+    def __init__(self, venue: Venue, server: uvicorn.Server, thread: threading.Thread,
+                 host: str, port: int) -> None:
+        self.venue = venue
+        self.host = host
+        self.port = port
+        self.url = f"http://{host}:{port}"
+        self._server = server
+        self._thread = thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"venue at {self.url} did not stop within {timeout}s")
+
+    def __enter__(self) -> RunningVenue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_thread(config: VenueConfig | None = None, faults: FaultPlan | None = None,
+                    host: str = "127.0.0.1", port: int = 0, dialects=None,  # noqa: ANN001
+                    start_timeout: float = 10.0) -> RunningVenue:
+    """Start a venue in this process; returns when it accepts connections."""
+    venue = Venue(config, faults)
+    app = build_app(venue, dialects)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name=f"venue-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"venue on {host}:{port} failed to start")
+        time.sleep(0.005)
+    logger.info("venue serving on http://{}:{} (seed {})", host, port, venue.config.seed)
+    return RunningVenue(venue, server, thread, host, port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simulator``: serve until SIGTERM/SIGINT, then stop cleanly."""
+    parser = argparse.ArgumentParser(prog="python -m simulator",
+                                     description="Ironclad's local exchange venue")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the price walk (overrides the config file)")
+    parser.add_argument("--config", default=None, help="TOML: accounts, markets, faults")
+    parser.add_argument("--log-level", default="INFO",
+                        help="loguru level; DEBUG logs every request")
+    args = parser.parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level=args.log_level.upper())
+    try:
+        if args.config:
+            config, faults = load_config(args.config, args.seed)
+        else:
+            config, faults = VenueConfig(seed=1 if args.seed is None else args.seed), FaultPlan()
+    except ConfigError as exc:
+        logger.error("{}", exc)
+        return 2
+    venue = Venue(config, faults)
+    server = uvicorn.Server(uvicorn_config(build_app(venue), host=args.host, port=args.port))
+    logger.info("venue starting on http://{}:{} (seed {}, accounts {})", args.host, args.port,
+                config.seed, [a.id for a in config.accounts])
+    server.run()
+    logger.info("venue stopped")
+    return 0

@@ -1,0 +1,69 @@
+"""Start the venue in-process for tests, and build stock ``ccxt.binance`` clients against it.
+
+``with running_venue(seed=1) as venue: ...`` gives a handle with ``.url``, ``.venue`` (the
+``simulator.Venue``: engine, faults), ``.stop()``; it is stopped on exit. ``binance_client``
+returns stock ccxt.binance pointed at it as exchanges.md prescribes; ``admin`` and
+``install_faults`` speak the ``/_sim`` API over HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import ccxt
+
+from simulator.faults import FaultPlan
+from simulator.model import VenueConfig
+from simulator.server import RunningVenue, serve_in_thread
+
+DEMO_KEY = "demo-key"
+DEMO_SECRET = "demo-secret"
+DEMO_TOKEN = "demo-token"
+
+
+@contextlib.contextmanager
+def running_venue(config: VenueConfig | None = None, seed: int | None = None,
+                  faults: FaultPlan | None = None, dialects=None  # noqa: ANN001
+                  ) -> Iterator[RunningVenue]:
+    """A venue on a free loopback port in a background thread; stopped on exit.
+    ``seed`` overrides the config's seed."""
+    if seed is not None:
+        config = attrs.evolve(config or VenueConfig(), seed=seed)
+    handle = serve_in_thread(config, faults, dialects=dialects)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def binance_client(url: str, api_key: str = DEMO_KEY, secret: str = DEMO_SECRET,
+                   timeout_ms: int = 10000, **options: Any) -> ccxt.binance:
+    """Stock ccxt.binance with every ``https://api.binance.com`` URL pointed at the venue."""
+    exchange = ccxt.binance({
+        "apiKey": api_key, "secret": secret, "enableRateLimit": False, "timeout": timeout_ms,
+        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
+                    "fetchMargins": False, **options},
+    })
+    api = exchange.urls["api"]
+    for name, value in list(api.items()):
+        if isinstance(value, str) and value.startswith("https://api.binance.com"):
+            api[name] = url + value[len("https://api.binance.com"):]
+    return exchange
+
+
+def admin(url: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    """Call the ``/_sim`` admin API; returns the decoded JSON (raises HTTPError on 4xx/5xx)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def install_faults(url: str, rules: list[dict[str, Any]], seed: int = 1) -> Any:
+    return admin(url, "/_sim/faults", "POST", {"seed": seed, "rules": rules})
