@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 import typing
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationNote
 from cattrs.strategies import configure_tagged_union
 
 from messages.base import DECIMAL_TAG, FrozenMap, Value
@@ -49,9 +51,15 @@ class MessageDecodeError(ValueError):
         self.target = target
         self.path = path
         self.reason = reason
-        members = typing.get_args(target) or (target,)
+        members = _union_members(target)
         name = " | ".join(getattr(member, "__name__", repr(member)) for member in members)
         super().__init__(f"cannot decode {name}: {reason} @ {path}")
+
+
+def _union_members(kind: Any) -> tuple[Any, ...]:
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        return typing.get_args(kind)
+    return (kind,)
 
 
 class _FieldError(ValueError):
@@ -133,8 +141,34 @@ def _structure_frozen_map(data: Any, _type: Any) -> FrozenMap:
     return frozen
 
 
+def _is_homogeneous_tuple(kind: Any) -> bool:
+    args = typing.get_args(kind)
+    return typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _tuple_hook(conv: cattrs.Converter) -> Any:
+    """Strict ``tuple[X, ...]``: only a JSON list (cattrs would split a string into chars)."""
+
+    def structure(value: Any, kind: Any) -> tuple:
+        _expect(value, list, "a list")
+        item_type = typing.get_args(kind)[0]
+        items, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, item_type))
+            except Exception as error:  # noqa: BLE001 - collected and re-raised with its index
+                error.add_note(IterableValidationNote(f"@ index {index}", index, item_type))
+                errors.append(error)
+        if errors:
+            raise cattrs.IterableValidationError(f"While structuring {kind!r}", errors, kind)
+        return tuple(items)
+
+    return structure
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook_func(_is_homogeneous_tuple, _tuple_hook(conv))
     conv.register_structure_hook(str, lambda v, _t: _expect(v, str, "a string"))
     conv.register_structure_hook(int, lambda v, _t: _expect(v, int, "an integer"))
     conv.register_structure_hook(bool, lambda v, _t: _expect(v, bool, "a boolean"))
@@ -222,7 +256,7 @@ def from_dict(cls: type[T] | Any, data: Any) -> T:
 
     Raises :class:`MessageDecodeError` naming the failing field; nothing is coerced.
     """
-    members = typing.get_args(cls) or (cls,)
+    members = _union_members(cls)
     if all(attrs.has(member) for member in members) and not isinstance(data, dict):
         raise MessageDecodeError(cls, "$", f"expected an object, got {data!r}")
     try:
