@@ -1,9 +1,12 @@
 """The local exchange venue: a matching engine behind real HTTP, with deterministic faults.
 
-Offers the engine and its types now; the HTTP app, fault layer and in-process runner are
-exported from here as they land.
+Offers the engine and its types, the fault rules, the ASGI app builder, the dialect plug-in
+interface and the runners (``serve_in_thread`` in-process, ``main`` for ``python -m simulator``).
 """
 
+from simulator.app import build_app, default_dialects
+from simulator.config import config_from_dict, load_config
+from simulator.dialect import Call, Dialect, Route
 from simulator.engine import Engine, Placement
 from simulator.errors import (
     ConfigError,
@@ -17,6 +20,7 @@ from simulator.errors import (
     UnknownSymbol,
     VenueError,
 )
+from simulator.faults import ENDPOINTS, FAULTS, FaultDecision, FaultInjector, FaultPlan, FaultRule
 from simulator.model import (
     FEES,
     HOUSE,
@@ -33,9 +37,17 @@ from simulator.model import (
     Ticker,
     TimeInForce,
     VenueConfig,
+    default_accounts,
+    default_markets,
 )
+from simulator.server import RunningVenue, main, serve_in_thread
+from simulator.venue import Venue
 
 __all__ = [
+    "ENDPOINTS", "FAULTS", "Call", "Dialect", "FaultDecision", "FaultInjector", "FaultPlan",
+    "FaultRule", "Route", "RunningVenue", "Venue", "build_app", "config_from_dict",
+    "default_accounts", "default_dialects", "default_markets", "load_config", "main",
+    "serve_in_thread",
     "FEES", "HOUSE", "WITHDRAWN", "AccountSpec", "Balance", "BookView", "ConfigError",
     "DuplicateClientOrderId", "Engine", "FilterFailure", "Fill", "InsufficientBalance",
     "InvalidOrderRequest", "MarketSpec", "Order", "OrderNotOpen", "OrderStatus", "OrderType",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
 import socket
 import sys
 import threading
@@ -112,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     server = uvicorn.Server(uvicorn_config(build_app(venue), host=args.host, port=args.port))
     logger.info("venue starting on http://{}:{} (seed {}, accounts {})", args.host, args.port,
                 config.seed, [a.id for a in config.accounts])
+    received: list[int] = []
+    # uvicorn handles SIGTERM/SIGINT itself (graceful shutdown), then re-raises the signal to
+    # the previous handler: make that one record it, so we exit 0 instead of dying by it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: received.append(signum))
     server.run()
-    logger.info("venue stopped")
+    logger.info("venue stopped{}", f" by signal {received[0]}" if received else "")
     return 0
