@@ -1,0 +1,134 @@
+"""The breaker around plain function calls, from many threads at once."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import ccxt
+import pytest
+
+from gateway.breaker import Breaker, BreakerConfig, BreakerState
+from gateway.errors import CircuitOpenError
+from gateway.guard import GuardedBreaker, guard
+
+
+class ManualClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def guarded(probes: int = 3) -> tuple[GuardedBreaker, ManualClock]:
+    clock = ManualClock()
+    config = BreakerConfig(window_size=4, minimum_calls=2, half_open_probes=probes,
+                           open_base=10.0, open_cap=10.0, jitter=0.0)
+    return GuardedBreaker(Breaker("ext", config, random.Random(0)), clock=clock), clock
+
+
+def raise_(exc: BaseException) -> None:
+    raise exc
+
+
+def test_failures_open_and_open_circuit_raises_with_next_probe() -> None:
+    gb, clock = guarded()
+
+    @gb.protect
+    def fetch_ticker(symbol: str) -> str:
+        """Docstring kept."""
+        raise ccxt.RequestTimeout(f"timeout {symbol}")
+
+    assert fetch_ticker.__doc__ == "Docstring kept."
+    for _ in range(2):
+        with pytest.raises(ccxt.RequestTimeout):
+            fetch_ticker("BTC/USDT")
+    calls = []
+    with pytest.raises(CircuitOpenError) as info:
+        gb.call(calls.append, 1)
+    assert calls == []  # the function never ran
+    assert info.value.next_probe_at == 10.0
+    assert info.value.state == "open"
+
+
+def test_definitive_errors_do_not_trip() -> None:
+    gb, _ = guarded()
+    for exc in (ccxt.InvalidOrder("x"), ccxt.InsufficientFunds("x"), ccxt.OrderNotFound("x"),
+                ccxt.AuthenticationError("x"), ccxt.InvalidNonce("x")):
+        with pytest.raises(type(exc)):
+            gb.call(raise_, exc)
+    m = gb.metrics()
+    assert m.state is BreakerState.CLOSED
+    assert (m.ignored, m.failures) == (5, 0)
+
+
+def test_context_manager_reports_success_and_failure() -> None:
+    gb, clock = guarded()
+    with guard(gb):
+        clock.now = 0.5
+    with pytest.raises(ccxt.ExchangeNotAvailable), gb.attempt():
+        raise ccxt.ExchangeNotAvailable("503")
+    m = gb.metrics()
+    assert (m.calls, m.failures) == (2, 1)
+
+
+def test_operator_commands_through_the_guard() -> None:
+    gb, clock = guarded()
+    gb.open_for(30.0, "Retry-After")
+    with pytest.raises(CircuitOpenError) as info:
+        gb.call(lambda: None)
+    assert info.value.next_probe_at == 30.0
+    gb.reset()
+    gb.force_open()
+    with pytest.raises(CircuitOpenError):
+        gb.call(lambda: None)
+    gb.disable()
+    assert gb.call(lambda: 42) == 42
+
+
+@pytest.mark.parametrize("probes", [1, 3])
+def test_half_open_admits_exactly_the_probes_under_concurrency(probes: int) -> None:
+    gb, clock = guarded(probes)
+    for _ in range(2):
+        with pytest.raises(ccxt.NetworkError):
+            gb.call(raise_, ccxt.NetworkError("reset"))
+    clock.now = 10.0  # open time over: the next callers race for the probe slots
+
+    callers = 24
+    release = threading.Event()
+    done = threading.Condition()
+    admitted: list[int] = []
+    refused: list[int] = []
+    start = threading.Barrier(callers)
+
+    def probe(i: int) -> None:
+        with done:
+            admitted.append(i)
+            done.notify_all()
+        assert release.wait(timeout=10)
+        return None
+
+    def caller(i: int) -> None:
+        start.wait(timeout=10)
+        try:
+            gb.call(probe, i)
+        except CircuitOpenError:
+            with done:
+                refused.append(i)
+                done.notify_all()
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    with done:
+        assert done.wait_for(lambda: len(admitted) + len(refused) == callers, timeout=10)
+    assert len(admitted) == probes  # all probes are still running: no more were let in
+    assert gb.breaker.probes_in_flight == probes
+    release.set()
+    for t in threads:
+        t.join(timeout=10)
+        assert not t.is_alive()
+    assert gb.metrics().state is BreakerState.CLOSED
