@@ -648,12 +648,19 @@ class Engine:
         resting user order trades with it, so user limit orders fill as the price walks."""
         spec = state.spec
         book = state.book
-        for order in self._house_orders[state.spec.symbol]:
+        ladder = self._house_orders[spec.symbol]
+        for order in ladder:
             if order.status.is_open:
                 (book.bids if order.side is Side.BUY else book.asks).remove(order)
                 self._close(order, OrderStatus.CANCELED, now)
             if order.filled == 0:
                 self._orders.pop(order.id, None)
+        if ladder:
+            # The ladder's ids are this symbol's entries in the house history; keep the
+            # traded ones only, so the history does not grow with every re-quote.
+            gone = {o.id for o in ladder if o.filled == 0}
+            self._account_orders[HOUSE] = [i for i in self._account_orders[HOUSE]
+                                           if i not in gone]
         self._house_orders[spec.symbol] = []
         qty = (spec.house_level_qty // spec.step_size) * spec.step_size
         for i in range(spec.house_levels):
@@ -684,11 +691,10 @@ class Engine:
         wallet.locked += need
         order.locked = need
         self._house_orders[spec.symbol].append(order)
+        self._account_orders[HOUSE].append(order.id)
         self._match(state, order, now)
         if order.remaining > 0:
             (state.book.bids if side is Side.BUY else state.book.asks).add(order)
-        if order.filled:
-            self._account_orders[HOUSE].append(order.id)
 
     # ------------------------------------------------------------------ invariants
     def audit(self) -> list[str]:
