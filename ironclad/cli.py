@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stop = threading.Event()
 
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("received {}, stopping", signal.Signals(signum).name)
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        # No logging here: the signal may interrupt a log call holding loguru's lock.
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}

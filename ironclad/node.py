@@ -175,7 +175,7 @@ def run_node(
             "node {} stopping: the root supervisor gave up", config.node.name
         )
         return 1
-    logger.info("node {} shutting down", config.node.name)
+    logger.info("stop requested: node {} shutting down", config.node.name)
     if not tree.stop(timeout=spec.shutdown_timeout):
         logger.bind(context="shutdown_error").error(
             "node {} did not stop within {}s", config.node.name, spec.shutdown_timeout
