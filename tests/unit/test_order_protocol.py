@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import attrs
 import pytest
 
 from trading.protocol import (
@@ -36,8 +37,8 @@ from trading.protocol import (
     Resume,
     SendCancel,
     SendCreate,
-    SettleReservation,
     Settled,
+    SettleReservation,
     Side,
     Step,
     Submit,
@@ -223,8 +224,6 @@ def test_closed_states_only_have_self_edges_and_final_refuses_all() -> None:
 
 
 def attrs_evolve(order: Order, **changes) -> Order:
-    import attrs
-
     return attrs.evolve(order, **changes)
 
 
