@@ -91,7 +91,8 @@ class ExchangeBalance:
 
     @classmethod
     def from_mapping(cls, currency: str, raw: Mapping[str, object]) -> ExchangeBalance:
-        """From ``{"free", "locked" | "used", "total"}`` (any two); Decimal, str or int only.
+        """From ``{"free", "locked" | "used", "total"}``: any two, or ``total`` alone (nothing
+        locked); Decimal, str or int only.
 
         Floats are refused: convert ccxt's floats with ``Decimal(str(x))`` at the edge.
         """
