@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 import attrs
 import ccxt
+
+from exchanges.errors import RateLimitBackOff, VenueBan
 
 
 class Outcome(enum.Enum):
@@ -114,6 +117,7 @@ class BackoffSignal:
 
 _STATUS_IN_MESSAGE = re.compile(r"(?<![\d.])(418|429)(?![\d.])")
 _BANNED_UNTIL = re.compile(r"banned until (\d{10,13})")
+_BAN_CODES = frozenset({"TokenBlocked", "IPBlocked"})
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -137,7 +141,7 @@ def _retry_after_seconds(value: str, wall_now: float | None) -> float | None:
             seconds = parsedate_to_datetime(value).timestamp() - wall_now
         except (TypeError, ValueError):
             return None
-    return seconds if seconds == seconds and seconds >= 0 else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _body_mapping(body: str | Mapping[str, object] | None) -> Mapping[str, object] | None:
@@ -164,29 +168,42 @@ def backoff_signal(
 ) -> BackoffSignal | None:
     """Extract the venue's back-off instruction from a failed call, or None if there is none.
 
-    Reads, in order: the HTTP status (given, or the 418/429 ccxt writes into its messages), the
-    `Retry-After` header (seconds or an HTTP date), Nobitex's `backOff` seconds in the body, and
-    Binance's "banned until <ms>" text. ccxt keeps the headers of the last answer in
-    `exchange.last_response_headers` and the body in `exchange.last_http_response`; pass those.
+    Reads, in order: the kind (the adapter's VenueBan, HTTP 418, Nobitex's TokenBlocked/IPBlocked
+    codes or "banned until" mean a ban; 429, RateLimitExceeded or DDoSProtection a rate limit),
+    then the duration: the adapter's `retry_after_seconds`, the `Retry-After` header (seconds or
+    an HTTP date), Nobitex's `backOff` in the body, Binance's "banned until <ms>" text. ccxt keeps
+    the last answer's headers in `exchange.last_response_headers` and its body in
+    `exchange.last_http_response`; pass those.
     Dates need `wall_now` (epoch seconds); without it they are skipped and the default applies.
     """
     message = str(exc) if exc is not None else ""
     status = http_status
-    if status is None:
+    if status is None and isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         found = _STATUS_IN_MESSAGE.search(message)
         status = int(found.group(1)) if found else None
     text = body if isinstance(body, str) else ""
     parsed = _body_mapping(body)
-    is_ban = status == 418 or "banned until" in message or "banned until" in text
+    body_code = parsed.get("code") if parsed is not None else None
+    is_ban = (
+        isinstance(exc, VenueBan)
+        or status == 418
+        or body_code in _BAN_CODES
+        or "banned until" in message
+        or "banned until" in text
+    )
     is_rate = (
         status == 429
-        or isinstance(exc, ccxt.RateLimitExceeded)
-        or (parsed is not None and parsed.get("code") == "TooManyRequests")
-        or (isinstance(exc, ccxt.DDoSProtection) and not is_ban)
+        or isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
+        or body_code == "TooManyRequests"
     )
     if not (is_ban or is_rate):
         return None
     kind = BackoffKind.BAN if is_ban else BackoffKind.RATE_LIMIT
+    told = getattr(exc, "retry_after_seconds", None)
+    if isinstance(exc, VenueBan | RateLimitBackOff) and told is not None:
+        seconds = float(told)
+        if math.isfinite(seconds) and seconds >= 0:
+            return BackoffSignal(kind, seconds, "exception")
     retry_after = _header(headers, "Retry-After")
     if retry_after is not None:
         seconds = _retry_after_seconds(retry_after, wall_now)
@@ -197,7 +214,7 @@ def backoff_signal(
             seconds = float(str(parsed["backOff"]))
         except ValueError:
             seconds = -1.0
-        if seconds >= 0:
+        if math.isfinite(seconds) and seconds >= 0:
             return BackoffSignal(kind, seconds, "backOff")
     until = _BANNED_UNTIL.search(message) or _BANNED_UNTIL.search(text)
     if until is not None and wall_now is not None:
