@@ -19,6 +19,8 @@ Conventions decided here (from Nobitex's docs, ``nobitex/docs-api``):
   maps the code (exact) and the message (broad) to ccxt classes. A 429 raises
   ``RateLimitBackOff`` carrying Nobitex's ``backOff`` seconds; a blocked token
   (``TokenBlocked``/``IPBlocked``) raises ``VenueBan`` (a ``DDoSProtection``) with the same.
+* **Duplicates**: Nobitex refuses an order identical to one placed in the last 10 seconds
+  (``DuplicateOrder`` -> ``InvalidOrder``) unless ``params={'pro': 'yes'}`` is passed through.
 * **Client order ids** (``clientOrderId``, at most 32 characters) are found by
   ``orders/status`` only among open orders, so ``fetch_order`` by client id falls back to the
   order list (status ``all``), newest first.

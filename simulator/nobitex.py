@@ -24,8 +24,10 @@ Where the docs are silent the dialect chooses, and the adapter accepts both the 
 these: unknown order -> failed ``NotFound``; cancelling a closed order -> failed
 ``InvalidOrderStatus``; a token ban (Nobitex blocks a token that ignores 429s) -> 429 with
 ``code: TokenBlocked`` and ``backOff``; 5xx bodies are the plain pages a proxy would send.
-Not modelled: the 10-second ``DuplicateOrder`` check, stop/OCO orders, the 1 % price band of
-market orders.
+* ``DuplicateOrder``: an order identical (market, side, execution, amount, price) to one the
+  account placed in the last 10 seconds is refused, unless the request says ``pro: yes``.
+
+Not modelled: stop/OCO orders, the 1 % price band of market orders.
 
 Fault endpoints: options -> ``load_markets``, stats -> ``fetch_ticker``, orderbook ->
 ``fetch_order_book``, public trades -> ``fetch_trades``, wallets -> ``fetch_balance``,
@@ -66,6 +68,8 @@ RIALS_PER_TOMAN = Decimal(10)
 MAX_CLIENT_ORDER_ID_LENGTH = 32
 TRADE_HISTORY_MS = 3 * 24 * 3600 * 1000
 """``trades/list`` shows the last 3 days only."""
+DUPLICATE_WINDOW_MS = 10_000
+"""An identical order within this window is refused with ``DuplicateOrder``."""
 
 _RIAL = "rls"
 _TOMAN = "IRT"
@@ -435,6 +439,9 @@ class NobitexDialect:
             price = (price / spec.tick_size).to_integral_value(ROUND_HALF_EVEN) * spec.tick_size
         if execution == "limit" and (price is None or price <= 0):
             raise _Refused("InvalidOrderPrice", "price is missing or invalid")
+        if params.get("pro") != "yes":
+            self._refuse_duplicate(call, account, spec, side, execution, amount,
+                                   price if execution == "limit" else None)
         try:
             placement = call.engine.place_order(
                 account, spec.symbol, side, execution, amount,
@@ -455,6 +462,18 @@ class NobitexDialect:
         order = placement.order
         fee = sum((f.fee for f in placement.fills if f.account == account), Decimal(0))
         return _ok(order=self._order_json(call, order, fee))
+
+    def _refuse_duplicate(self, call: Call, account: str, spec: MarketSpec, side: str,
+                          execution: str, amount: Decimal, price: Decimal | None) -> None:
+        """Nobitex's guard against network-retried orders (off in its "Pro" mode)."""
+        since = call.now - DUPLICATE_WINDOW_MS
+        for order in reversed(call.engine.orders(account, spec.symbol)):
+            if order.created_at < since:
+                return
+            if (order.side.value == side and order.type.value == execution
+                    and order.amount == amount and order.price == price):
+                raise _Refused("DuplicateOrder",
+                               "An identical order was placed in the last 10 seconds")
 
     def _find_order(self, call: Call, account: str, order_id: Any,
                     client_order_id: Any) -> Order:

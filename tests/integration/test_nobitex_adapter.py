@@ -222,6 +222,18 @@ def test_duplicate_client_order_id_among_open_orders(client: Nobitex,
     assert len(admin(venue, "orders")) == 1
 
 
+def test_identical_order_within_ten_seconds_is_refused(client: Nobitex,
+                                                        venue: RunningVenue) -> None:
+    price = str(passive_buy_price(venue))
+    client.create_order("BTC/IRT", "limit", "buy", "0.001", price, {"clientOrderId": "one"})
+    with pytest.raises(ccxt.InvalidOrder) as caught:
+        client.create_order("BTC/IRT", "limit", "buy", "0.001", price, {"clientOrderId": "two"})
+    assert "DuplicateOrder" in str(caught.value)
+    client.create_order("BTC/IRT", "limit", "buy", "0.001", price,
+                        {"clientOrderId": "three", "pro": "yes"})
+    assert [o["client_order_id"] for o in admin(venue, "orders")] == ["one", "three"]
+
+
 def test_unknown_order(client: Nobitex) -> None:
     with pytest.raises(ccxt.OrderNotFound):
         client.fetch_order("987654", "BTC/IRT")

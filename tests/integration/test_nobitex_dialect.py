@@ -161,9 +161,20 @@ def test_refusals_are_http_200_failed_with_the_docs_codes(venue: RunningVenue, f
 def test_duplicate_client_order_id_only_among_open_orders(venue: RunningVenue) -> None:
     price = str(resting_rial_price(venue) * 10)
     first = add(venue, price=price, clientOrderId="twice")["order"]
-    assert add(venue, price=price, clientOrderId="twice")["code"] == "DuplicateClientOrderId"
+    again = add(venue, price=price, amount="0.002", clientOrderId="twice")
+    assert again["code"] == "DuplicateClientOrderId"
     post(venue, "/market/orders/update-status", {"order": first["id"], "status": "canceled"})
-    assert add(venue, price=price, clientOrderId="twice")["status"] == "ok"
+    assert add(venue, price=price, amount="0.003", clientOrderId="twice")["status"] == "ok"
+
+
+def test_identical_order_within_ten_seconds_is_duplicate_order(venue: RunningVenue) -> None:
+    price = str(resting_rial_price(venue) * 10)
+    assert add(venue, price=price, clientOrderId="a")["status"] == "ok"
+    answer = add(venue, price=price, clientOrderId="b")
+    assert (answer["status"], answer["code"]) == ("failed", "DuplicateOrder")
+    assert add(venue, price=price, amount="0.002")["status"] == "ok"  # not identical
+    assert add(venue, price=price, clientOrderId="c", pro="yes")["status"] == "ok"
+    assert len(venue.venue.engine.orders("demo-key")) == 3
 
 
 def test_malformed_requests_are_http_400(venue: RunningVenue) -> None:
@@ -203,7 +214,7 @@ def test_order_list_filters_sorting_and_details(venue: RunningVenue) -> None:
     price = str(resting_rial_price(venue) * 10)
     resting = add(venue, price=price)["order"]
     done = add(venue, execution="market")["order"]
-    canceled = add(venue, price=price)["order"]
+    canceled = add(venue, price=price, amount="0.002")["order"]
     post(venue, "/market/orders/update-status", {"order": canceled["id"], "status": "canceled"})
 
     def ids(**params: object) -> list[int]:
@@ -222,8 +233,8 @@ def test_order_list_filters_sorting_and_details(venue: RunningVenue) -> None:
 
 
 def test_trade_list_newest_first_with_pages(venue: RunningVenue) -> None:
-    for _ in range(3):
-        add(venue, execution="market")
+    for amount in ("0.001", "0.002", "0.003"):
+        assert add(venue, execution="market", amount=amount)["status"] == "ok"
     truth = venue.venue.engine.fills("demo-key", "BTC/IRT")
     body = get(venue, "/market/trades/list", {"srcCurrency": "btc", "dstCurrency": "rls",
                                               "pageSize": 2}).json()
