@@ -145,6 +145,10 @@ class MarketDataCache:
             return None
         return Cached(json.loads(text), fresh=0 <= age <= ttl, stored_at=stored_at, age=age)
 
+    def __len__(self) -> int:
+        """Entries on disk, stale ones included."""
+        return len(self._disk)
+
     def clear(self) -> None:
         self._disk.clear()
 
