@@ -128,6 +128,8 @@ def test_limit_order_lifecycle(client: Nobitex, venue: RunningVenue) -> None:
     by_client_id = client.fetch_order(None, "BTC/IRT", {"clientOrderId": "life-1"})
     assert by_id["id"] == by_client_id["id"] == order["id"]
     assert [o["id"] for o in client.fetch_open_orders("BTC/IRT")] == [order["id"]]
+    (anywhere,) = client.fetch_open_orders()  # no symbol: the order names its own market
+    assert (anywhere["id"], anywhere["symbol"]) == (order["id"], "BTC/IRT")
     assert D(client.fetch_balance()["IRT"]["used"]) == price * D("0.001")
 
     canceled = client.cancel_order(order["id"], "BTC/IRT")
