@@ -133,6 +133,12 @@ class Rejected:
     state: BreakerState
     next_probe_at: float | None
 
+    def next_probe_in(self, now: float, unknown: float = 0.0) -> float:
+        """Seconds from `now` until the next probe (>= 0); `unknown` when no time is known."""
+        if self.next_probe_at is None:
+            return unknown
+        return max(0.0, self.next_probe_at - now)
+
 
 @attrs.frozen
 class Transition:

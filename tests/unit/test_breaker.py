@@ -82,6 +82,8 @@ def test_trips_at_failure_rate_after_minimum_calls() -> None:
                                  "failure rate 1/2 >= 0.5", 0.0)]
     rejected = breaker.acquire(5.0)
     assert rejected == Rejected("venue/trading", S.OPEN, 10.0)
+    assert isinstance(rejected, Rejected) and rejected.next_probe_in(5.0) == 5.0
+    assert Rejected("x", S.FORCED_OPEN, None).next_probe_in(5.0, unknown=60.0) == 60.0
 
 
 def test_count_window_forgets_old_calls() -> None:
