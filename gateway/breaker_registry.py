@@ -8,6 +8,7 @@ Not thread-safe: one owner (the gatekeeper actor) calls it.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 
@@ -70,7 +71,7 @@ class BreakerRegistry:
             config = self._config if isinstance(self._config, BreakerConfig) else self._config(key)
             # Each breaker draws jitter from its own stream, seeded from the registry's RNG.
             breaker = Breaker(str(key), config, random.Random(self._rng.getrandbits(64)))
-            breaker.add_listener(lambda t, k=key: self._publish(k, t))
+            breaker.add_listener(functools.partial(self._publish, key))
             self._breakers[key] = breaker
         self._last_used[key] = max(now, self._last_used.get(key, now))
         return breaker

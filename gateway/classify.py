@@ -206,9 +206,9 @@ def backoff_signal(
             return BackoffSignal(kind, seconds, "exception")
     retry_after = _header(headers, "Retry-After")
     if retry_after is not None:
-        seconds = _retry_after_seconds(retry_after, wall_now)
-        if seconds is not None:
-            return BackoffSignal(kind, seconds, "Retry-After")
+        from_header = _retry_after_seconds(retry_after, wall_now)
+        if from_header is not None:
+            return BackoffSignal(kind, from_header, "Retry-After")
     if parsed is not None and "backOff" in parsed:
         try:
             seconds = float(str(parsed["backOff"]))

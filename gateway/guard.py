@@ -3,7 +3,9 @@
 `GuardedBreaker` wraps a pure `Breaker` in a lock, so any number of threads may call through it;
 the lock is held only around the core's bookkeeping, never during the protected call. Exceptions
 are classified with `classify_exception` and re-raised unchanged; a refused call raises
-`CircuitOpenError` without running the function.
+`CircuitOpenError` without running the function. Outside the actor system there is no shared
+rate limiter, so a venue back-off signal carried by the exception (429/418, the adapter's
+`retry_after_seconds`) opens the breaker for the time the venue asked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import ParamSpec, TypeVar
 
 from gateway.breaker import Breaker, BreakerMetrics, Permit, Rejected
-from gateway.classify import Classification, Outcome, classify_exception
+from gateway.classify import Classification, Outcome, backoff_signal, classify_exception
 from gateway.errors import CircuitOpenError
 
 P = ParamSpec("P")
@@ -58,6 +60,9 @@ class GuardedBreaker:
                 self.breaker.on_failure(permit, latency, now)
             else:
                 self.breaker.on_ignored(permit, now)
+            signal = backoff_signal(error, wall_now=time.time())
+            if signal is not None:
+                self.breaker.open_for(signal.seconds, now, f"venue {signal.kind.value}")
 
     @contextmanager
     def attempt(self) -> Iterator[Permit]:

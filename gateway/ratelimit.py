@@ -269,7 +269,7 @@ def limiter_config_from_ccxt(
     """The account's allowance from a ccxt exchange: one cost unit per `rateLimit` ms, i.e.
     `1000 / rateLimit` units a second. The burst is `burst_seconds` worth of units, raised if
     needed so that the dearest method in `costs` fits within the usable capacity."""
-    rate_limit_ms = getattr(exchange, "rateLimit", None)
+    rate_limit_ms: Any = getattr(exchange, "rateLimit", None)
     _positive("LimiterConfig", "rateLimit", rate_limit_ms)
     _positive("LimiterConfig", "burst_seconds", burst_seconds)
     _positive("LimiterConfig", "safety_margin", safety_margin)

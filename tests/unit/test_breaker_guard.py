@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import threading
+from decimal import Decimal
 
 import ccxt
 import pytest
 
+from exchanges.errors import RateLimitBackOff
 from gateway.breaker import Breaker, BreakerConfig, BreakerState
 from gateway.errors import CircuitOpenError
 from gateway.guard import GuardedBreaker, guard
@@ -73,6 +75,15 @@ def test_context_manager_reports_success_and_failure() -> None:
         raise ccxt.ExchangeNotAvailable("503")
     m = gb.metrics()
     assert (m.calls, m.failures) == (2, 1)
+
+
+def test_venue_backoff_carried_by_the_exception_opens_the_breaker() -> None:
+    gb, clock = guarded()
+    with pytest.raises(RateLimitBackOff):
+        gb.call(raise_, RateLimitBackOff("nobitex 429", Decimal("12")))
+    with pytest.raises(CircuitOpenError) as info:
+        gb.call(lambda: None)
+    assert info.value.next_probe_at == 12.0
 
 
 def test_operator_commands_through_the_guard() -> None:
