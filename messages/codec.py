@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import IterableValidationNote
+from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from cattrs.strategies import configure_tagged_union
 
 from messages.base import DECIMAL_TAG, FrozenMap, Value
@@ -212,20 +212,14 @@ def _first_failure(error: BaseException, path: str) -> tuple[str, str]:
         leaves = error.exceptions
         if leaves:
             leaf = leaves[0]
-            note = next(
-                (
-                    n
-                    for n in getattr(leaf, "__notes__", ())
-                    if hasattr(n, "name") or hasattr(n, "index")
-                ),
-                None,
-            )
-            if hasattr(note, "name"):
-                step = f".{note.name}"
-            elif hasattr(note, "index"):
-                step = f"[{note.index}]"
-            else:
-                step = ""
+            step = ""
+            for note in getattr(leaf, "__notes__", ()):
+                if isinstance(note, AttributeValidationNote):
+                    step = f".{note.name}"
+                    break
+                if isinstance(note, IterableValidationNote):
+                    step = f"[{note.index}]"
+                    break
             return _first_failure(leaf, path + step)
         return path, _describe(error)
     if isinstance(error, cattrs.ForbiddenExtraKeysError):
