@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_lines=config.logging.json,
         secrets=config.credentials.values(),
     )
+    logger.debug("configuration: {}", config)  # credentials are not in the repr
     try:
         config.node.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -40,6 +40,11 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 
 #: Field metadata key: False for fields that are not read from the file.
 _FROM_FILE = "ironclad.config.from_file"
+#: Field metadata key: False when a rejected value must not be echoed in the error (someone
+#: may have pasted the secret itself where the variable's *name* belongs).
+_ECHO = "ironclad.config.echo"
+#: Keys people write when they try to put a secret in the file.
+_SECRET_KEYS = frozenset({"api_key", "apikey", "api_secret", "secret", "token", "password"})
 
 
 class ConfigError(ValueError):
@@ -122,6 +127,9 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
     return check
 
 
+_env_name = _matches(_ENV_NAME, "an environment variable name (A-Z, 0-9, _), not a secret")
+
+
 def _http_url(_instance: Any, _attribute: Any, value: Any) -> None:
     if value is not None and not re.match(r"https?://[^\s/]+", value):
         raise ValueError("an http:// or https:// URL")
@@ -190,14 +198,13 @@ class VenueConfig:
     #: Base URL of the venue; unset means the embedded local venue (simulator).
     url: str | None = attrs.field(default=None, validator=_http_url)
     api_key_env: str = attrs.field(
-        default="IRONCLAD_API_KEY", validator=_matches(_ENV_NAME, "an environment variable name")
+        default="IRONCLAD_API_KEY", validator=_env_name, metadata={_ECHO: False}
     )
     api_secret_env: str = attrs.field(
-        default="IRONCLAD_API_SECRET",
-        validator=_matches(_ENV_NAME, "an environment variable name"),
+        default="IRONCLAD_API_SECRET", validator=_env_name, metadata={_ECHO: False}
     )
     token_env: str = attrs.field(
-        default="IRONCLAD_API_TOKEN", validator=_matches(_ENV_NAME, "an environment variable name")
+        default="IRONCLAD_API_TOKEN", validator=_env_name, metadata={_ECHO: False}
     )
 
 
@@ -299,15 +306,16 @@ def _check_type(kind: Any, value: Any) -> Any:
 
 def _check_field(cls: type, name: str, value: Any, key: str, source: str) -> Any:
     field = attrs.fields_dict(cls)[name]
+    shown = value if field.metadata.get(_ECHO, True) else None
     try:
         value = _check_type(field.type, value)
     except TypeError as error:
-        raise ConfigError(key, str(error), value, source=source) from None
+        raise ConfigError(key, str(error), shown, source=source) from None
     if field.validator is not None:
         try:
             field.validator(None, field, value)
         except ValueError as error:
-            raise ConfigError(key, str(error), value, source=source) from None
+            raise ConfigError(key, str(error), shown, source=source) from None
     return value
 
 
@@ -315,6 +323,13 @@ def _load_section(cls: type, table: Mapping[str, Any], prefix: str, source: str)
     attrs.resolve_types(cls)
     fields = {f.name: f for f in attrs.fields(cls) if f.metadata.get(_FROM_FILE, True) is not False}
     for key in table:
+        if key.lower() in _SECRET_KEYS:
+            raise ConfigError(
+                f"{prefix}{key}",
+                "no secret in the config file: set it in the environment variable named by "
+                "venue.api_key_env, venue.api_secret_env or venue.token_env",
+                source=source,
+            )
         if key not in fields:
             raise ConfigError(
                 f"{prefix}{key}", f"one of the known keys: {', '.join(fields)}", source=source

@@ -93,7 +93,8 @@ def test_file_overrides_only_given_keys(tmp_path: Path) -> None:
         ('[venue]\nurl = "ftp://x"', "venue.url", "http"),
         ('[venue]\nexchange = "Binance!"', "venue.exchange", "lowercase exchange id"),
         ('[venue]\napi_key_env = "lower"', "venue.api_key_env", "environment variable name"),
-        ('[venue]\napi_key = "abc123"', "venue.api_key", "one of the known keys"),
+        ('[venue]\napi_key = "abc123"', "venue.api_key", "no secret in the config file"),
+        ('[venue]\nsecret = "abc123"', "venue.secret", "environment variable named by"),
         ("[node\n", "--config", "valid TOML"),
     ],
 )
@@ -123,6 +124,17 @@ def test_secrets_come_from_named_env_vars_and_never_show(tmp_path: Path) -> None
     assert set(config.credentials.values()) == {"k-123456", "s-987654"}
     for text in (repr(config), str(config), repr(config.credentials.api_key)):
         assert "k-123456" not in text and "s-987654" not in text
+
+
+def test_a_secret_pasted_as_variable_name_is_not_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, '[venue]\napi_key_env = "sk-live-0123456789"\n')
+    with pytest.raises(ConfigError, match="venue.api_key_env") as caught:
+        load_config(path, env={})
+    assert "sk-live-0123456789" not in str(caught.value)
+    secret_key = write(tmp_path, '[venue]\ntoken = "0123456789abcdef"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(secret_key, env={})
+    assert "0123456789abcdef" not in str(caught.value)
 
 
 def test_empty_env_var_means_no_secret() -> None:
