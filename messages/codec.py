@@ -67,9 +67,9 @@ class _FieldError(ValueError):
 
 
 def _expect(value: Any, kinds: type | tuple[type, ...], expected: str) -> Any:
-    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise TypeError(f"expected {expected}, got {value!r}")
-    if not isinstance(value, kinds):
+    """``value`` if it is one of ``kinds`` (a bool is not an int here), else TypeError."""
+    allowed = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
         raise TypeError(f"expected {expected}, got {value!r}")
     return value
 
