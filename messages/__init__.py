@@ -7,7 +7,15 @@ the query of the node's event log.
 """
 
 from messages.base import DECIMAL_TAG, FrozenMap, Value, check_value, freeze, new_id, utc_now
-from messages.codec import MessageDecodeError, converter, from_dict, from_json, to_dict, to_json
+from messages.codec import (
+    MessageDecodeError,
+    converter,
+    from_dict,
+    from_json,
+    register_tagged_union,
+    to_dict,
+    to_json,
+)
 from messages.event_log import RecentEvents
 from messages.exchange import (
     Category,
@@ -49,6 +57,7 @@ __all__ = [
     # codec
     "MessageDecodeError",
     "converter",
+    "register_tagged_union",
     "from_dict",
     "from_json",
     "to_dict",

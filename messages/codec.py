@@ -31,6 +31,7 @@ from messages.supervision import SupervisionEvent
 __all__ = [
     "MessageDecodeError",
     "converter",
+    "register_tagged_union",
     "to_dict",
     "from_dict",
     "to_json",
@@ -183,14 +184,25 @@ def _make_converter() -> cattrs.Converter:
         lambda t: t == Value, lambda v, _t: _structure_value_at(v, "$")
     )
     conv.register_unstructure_hook_func(lambda t: t == Value, _unstructure_value)
-    configure_tagged_union(ExchangeErrorReply, conv)
-    configure_tagged_union(ExchangeReply, conv)
-    configure_tagged_union(SupervisionEvent, conv)
     return conv
 
 
-#: The one converter for every message type; extend it here when a union needs a tag.
+#: The one converter for every message type.
 converter = _make_converter()
+
+
+def register_tagged_union(union: Any) -> None:
+    """Let ``union`` (of message classes) be decoded: its members carry a ``"_type"`` tag.
+
+    A message module whose conversation has several reply or event types calls this once,
+    at import, for its union (as done below for the exchange replies and supervision events).
+    """
+    configure_tagged_union(union, converter)
+
+
+register_tagged_union(ExchangeErrorReply)
+register_tagged_union(ExchangeReply)
+register_tagged_union(SupervisionEvent)
 
 
 def to_dict(message: Any, as_type: Any = None) -> Any:
