@@ -88,13 +88,22 @@ def query_journal(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[JournalRecord]:
-    """Journal records by stream, by order id (the stream or an ``order_id`` in the data
-    or its tags), by kind and by ``since <= time < until``."""
+    """Journal records by stream, by order id (the stream, an ``order_id`` in the data or
+    its tags, or a ledger record of that order's reservation), by kind and by
+    ``since <= time < until``."""
+    records = list(records)
+    transfers: dict[str, str] = {}
+    for r in records:
+        tags = r.data.get("tags")
+        if isinstance(tags, dict) and "transfer_id" in tags and "order_id" in tags:
+            transfers[str(tags["transfer_id"])] = str(tags["order_id"])
 
     def mentions_order(r: JournalRecord) -> bool:
         tags = r.data.get("tags")
+        tags = tags if isinstance(tags, dict) else {}
         return (r.stream == order_id or r.data.get("order_id") == order_id
-                or (isinstance(tags, dict) and tags.get("order_id") == order_id))
+                or tags.get("order_id") == order_id
+                or transfers.get(str(tags.get("transfer_id"))) == order_id)
 
     return [
         r for r in records
