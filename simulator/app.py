@@ -34,6 +34,7 @@ from simulator.venue import Venue
 __all__ = ["HeldResponse", "JSONResponse", "LostResponse", "build_app", "default_dialects"]
 
 _RAW_SEND = "simulator.raw_send"
+_NO_FAULT = FaultDecision()
 
 
 class JSONResponse(Response):
@@ -115,7 +116,8 @@ def _pipeline(venue: Venue, dialect: Dialect, route: Route):
     async def endpoint(request: Request) -> Response:
         now = venue.now()
         venue.engine.advance(now)
-        decision = FaultDecision()
+        decision = _NO_FAULT
+        account = None
         if route.endpoint is not None:
             account = dialect.account_of(request)
             decision = venue.faults.decide(route.endpoint, account, now)
@@ -123,10 +125,10 @@ def _pipeline(venue: Venue, dialect: Dialect, route: Route):
                     decision.retry_after_s)
         if decision.is_clean:
             response = await route.handler(call)
-            logger.debug("{} {} {} -> {}", dialect.name, request.method, request.url.path,
-                         response.status_code)
+            logger.debug("{} {} {} -> {}", dialect.name, request.method,
+                         request.scope["path"], response.status_code)
             return response
-        logger.debug("{} {} {} faults: {}", dialect.name, request.method, request.url.path,
+        logger.debug("{} {} {} faults: {}", dialect.name, request.method, request.scope["path"],
                      decision)
         if decision.delay_ms:
             await asyncio.sleep(decision.delay_ms / 1000)
