@@ -181,8 +181,15 @@ class Fill:
     order_id: str | None = None
 
 
+def _tag_text(value: object) -> str:
+    # 100, 100.00 and 1E+2 are the same request: compare decimals by value, not spelling
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value.normalize(), "f")
+    return str(value)
+
+
 def _tags(values: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, str(v)) for k, v in values.items() if v is not None))
+    return tuple(sorted((k, _tag_text(v)) for k, v in values.items() if v is not None))
 
 
 def _decimal(field: str, value: object, *, sign: Literal["positive", "nonzero", "any"]) -> Decimal:
@@ -556,6 +563,8 @@ class Ledger:
             raise InvalidInput("postings", entry.postings, "cannot add to a reservation")
         if consumed > res.remaining:
             raise Overfill(transfer_id, consumed, res.remaining)
+        if entry.kind is EntryKind.VOID and consumed != res.remaining:
+            raise InvalidInput("postings", entry.postings, "a void releases all that remains")
 
     def _apply(self, entry: Entry) -> None:
         self._entries.append(entry)

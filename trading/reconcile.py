@@ -101,11 +101,12 @@ class ExchangeBalance:
             value = raw.get(key)
             if value is None:
                 continue
-            if isinstance(value, float) or isinstance(value, bool):
-                raise InvalidInput(f"{currency}.{key}", value, "floats are not money; use Decimal")
+            if not isinstance(value, (Decimal, str, int)) or isinstance(value, bool):
+                raise InvalidInput(f"{currency}.{key}", value, "must be Decimal, str or int "
+                                   "(floats are not money)")
             try:
-                values[key] = Decimal(value) if not isinstance(value, Decimal) else value
-            except (ArithmeticError, TypeError, ValueError):
+                values[key] = value if isinstance(value, Decimal) else Decimal(value)
+            except ArithmeticError:
                 raise InvalidInput(f"{currency}.{key}", value, "not a decimal number") from None
             if not values[key].is_finite():
                 raise InvalidInput(f"{currency}.{key}", value, "must be finite")

@@ -151,6 +151,7 @@ def test_same_reserve_again_is_a_noop_returning_the_original() -> None:
     again = ledger.reserve("t1", "binance", "USDT", D("100"), T0 + timedelta(hours=1),
                            order_id="o1", cause="retry after restart")
     assert again is first
+    assert ledger.reserve("t1", "binance", "USDT", D("100.000"), T0, order_id="o1") is first
     assert ledger.balance("binance", "USDT") == Balance(D("9900"), D("100"))
 
 
@@ -325,3 +326,16 @@ def test_entry_json_roundtrip_is_exact() -> None:
     ledger = funded()
     entry = ledger.fill(buy("tr1", "0.00012345", price="30000.10"), T0)
     assert Entry.from_json(copy.deepcopy(entry.to_json())) == entry
+
+
+def test_hand_made_void_must_release_everything_that_remains() -> None:
+    ledger = funded()
+    ledger.reserve("t1", "binance", "USDT", D("100"), T0)
+    partial = Entry("void:t1", EntryKind.VOID, T0, "void", (
+        Posting("assets:binance:USDT:reserved", "USDT", D("-40")),
+        Posting("assets:binance:USDT:available", "USDT", D("40")),
+    ), (("transfer_id", "t1"),))
+    before = snapshot(ledger)
+    with pytest.raises(InvalidInput, match="releases all"):
+        ledger.record(partial)
+    assert snapshot(ledger) == before
