@@ -1,7 +1,8 @@
 """Node assembly: the root supervision tree built from config, and the node's run loop.
 
 The tree is assembled from *node parts*: a part is a function ``(Config) -> ChildSpec |
-SupervisorSpec`` giving one top-level child of the root supervisor ``node`` (one_for_one).
+SupervisorSpec | None`` giving one top-level child of the root supervisor ``node``
+(one_for_one), or None when the config disables that part.
 Later issues add theirs to :data:`NODE_PARTS` (venue, trading, health, control API), in start
 order; a part that builds a subtree uses :func:`supervisor_spec` so it gets the configured
 restart intensity and backoff.
@@ -48,8 +49,9 @@ __all__ = [
 #: Name of the JSON-lines file, in the data directory, that the event log appends to.
 EVENT_LOG_FILE = "events.jsonl"
 
-#: A function giving one top-level child of the ``node`` supervisor from the config.
-NodePart = Callable[[Config], ChildSpec | SupervisorSpec]
+#: A function giving one top-level child of the ``node`` supervisor from the config (None: the
+#: config leaves this part out).
+NodePart = Callable[[Config], ChildSpec | SupervisorSpec | None]
 
 
 class EventLog(SupervisedActor):
@@ -140,7 +142,8 @@ def supervisor_spec(
 
 def build_node_spec(config: Config, parts: Sequence[NodePart] = NODE_PARTS) -> SupervisorSpec:
     """The root ``node`` supervisor (one_for_one) with one child per part, in order."""
-    return supervisor_spec(config, "node", Strategy.ONE_FOR_ONE, [part(config) for part in parts])
+    children = [child for child in (part(config) for part in parts) if child is not None]
+    return supervisor_spec(config, "node", Strategy.ONE_FOR_ONE, children)
 
 
 def run_node(

@@ -64,6 +64,11 @@ def test_node_spec_is_built_from_config_and_parts(tmp_path: Path) -> None:
     assert NODE_PARTS[0] is event_log_part
 
 
+def test_a_part_may_leave_itself_out(tmp_path: Path) -> None:
+    spec = build_node_spec(make_config(tmp_path), (lambda _cfg: None, event_log_part))
+    assert [c.id for c in spec.children] == ["events"]
+
+
 def test_event_log_records_crashes_in_memory_and_on_disk(tmp_path: Path) -> None:
     config = make_config(tmp_path)
 
