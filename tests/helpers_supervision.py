@@ -113,15 +113,22 @@ class EventLog:
             return [e for e in self.events if isinstance(e, kind)]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        """Wait until `predicate()` holds, re-checking on every event (and at least every 20ms)."""
+        """Wait until `predicate()` holds, re-checking after every event (at least every 20ms).
+
+        The predicate runs outside the lock, so it may ask supervisors (which publish events).
+        """
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(min(remaining, 0.02))
-        return True
+        while True:
+            with self._changed:
+                seen = len(self.events)
+            if predicate():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._changed:
+                if len(self.events) == seen:
+                    self._changed.wait(min(remaining, 0.02))
 
     def close(self) -> None:
         self._unsubscribe()
