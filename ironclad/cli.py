@@ -7,11 +7,11 @@ gave up, start or shutdown failed), 2 for a bad command line or configuration.
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import signal
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from loguru import logger
 
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.data_dir, log_level=args.log_level, log_json=args.log_json
         )
     except ConfigError as error:
-        configure_logging()
+        configure_logging(json_lines=bool(args.log_json))
         logger.error("{}", error)
         return 2
     configure_logging(
@@ -63,15 +63,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         logger.error("cannot create data dir {}: {}", config.node.data_dir, error)
         return 2
-    stop = threading.Event()
+    with _StopSignals() as stop_signals:
+        return run_node(config, stop_signals.wait)
 
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        # No logging here: the signal may interrupt a log call holding loguru's lock.
-        stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return run_node(config, stop)
-    finally:
-        for sig, handler in previous.items():
+class _StopSignals:
+    """Turns SIGINT/SIGTERM into a stop request the main thread waits for.
+
+    The handler only appends to a list (it may interrupt code holding a lock, loguru's or an
+    Event's, so it takes none); the signal wakeup fd ends the wait at once. Signals are not
+    blocked, so processes the node starts still receive theirs.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def __enter__(self) -> _StopSignals:
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self._previous_wakeup = signal.set_wakeup_fd(self._write_fd)
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
+        return self
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True once a stop signal has arrived."""
+        if not self.received:
+            select.select([self._read_fd], [], [], timeout)
+        return bool(self.received)
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_wakeup)
+        os.close(self._read_fd)
+        os.close(self._write_fd)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -148,12 +147,14 @@ def build_node_spec(config: Config, parts: Sequence[NodePart] = NODE_PARTS) -> S
 
 def run_node(
     config: Config,
-    stop: threading.Event,
+    wait_for_stop: Callable[[float], bool],
     parts: Sequence[NodePart] = NODE_PARTS,
     poll_interval: float = 0.1,
 ) -> int:
-    """Start the node, run until ``stop`` is set or the root gives up, then shut down in order.
+    """Start the node, run until a stop is requested or the root gives up, then shut down.
 
+    ``wait_for_stop(timeout)`` blocks up to ``timeout`` seconds and returns True once a stop
+    was requested (``threading.Event().wait`` fits; the CLI waits for SIGINT/SIGTERM).
     Returns the process exit status: 0 after a clean stop, 1 if the tree failed to start,
     the root supervisor gave up, or the shutdown did not finish in time.
     """
@@ -169,7 +170,7 @@ def run_node(
         config.node.data_dir,
         ", ".join(child.id for child in spec.children),
     )
-    while not stop.wait(poll_interval):
+    while not wait_for_stop(poll_interval):
         if tree.wait(0):
             break
     if tree.failed:

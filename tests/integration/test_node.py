@@ -106,7 +106,7 @@ def test_recent_events_limit(tmp_path: Path) -> None:
 def test_run_node_stops_cleanly_when_asked(tmp_path: Path) -> None:
     stop = threading.Event()
     stop.set()  # stop as soon as the node is ready
-    assert run_node(make_config(tmp_path), stop) == 0
+    assert run_node(make_config(tmp_path), stop.wait) == 0
     assert (tmp_path / EVENT_LOG_FILE).exists()
 
 
@@ -114,7 +114,7 @@ def test_run_node_exits_non_zero_when_the_root_gives_up(tmp_path: Path) -> None:
     config = make_config(tmp_path, intensity=1)
     crasher = functools.partial(ChildSpec, id="crasher", start=CrashOnStart.start)
     stop = threading.Event()  # never set: the node must end by itself
-    status = run_node(config, stop, parts=(event_log_part, lambda _cfg: crasher()))
+    status = run_node(config, stop.wait, parts=(event_log_part, lambda _cfg: crasher()))
     assert status == 1
     events = [
         from_json(SupervisionEvent, line)
