@@ -60,6 +60,34 @@ class Link:
         self.expected_exit = False
 
 
+class ClosableInbox(queue.Queue):  # type: ignore[type-arg]
+    """An unbounded inbox that refuses messages once closed, so none is lost after the drain.
+
+    pykka's tell/ask check `is_alive()` and then put; a put racing with the death lands here and
+    raises ActorDeadError to the sender instead of vanishing into a dead queue.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._closed = False
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        with self.mutex:
+            if self._closed:
+                raise pykka.ActorDeadError("the actor died; its inbox is closed")
+            self._put(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+
+    def close(self) -> list[Any]:
+        """Refuse further messages and return those still queued."""
+        with self.mutex:
+            self._closed = True
+            items = list(self.queue)
+            self.queue.clear()
+            return items
+
+
 _pending = threading.local()
 
 
@@ -122,6 +150,10 @@ class SupervisedActor(pykka.ThreadingActor):
             timers_pending=len(self._timers),
         )
 
+    @staticmethod
+    def _create_actor_inbox() -> ClosableInbox:
+        return ClosableInbox()
+
     def _start_actor_loop(self) -> None:
         thread = threading.Thread(target=self._actor_loop, name=f"{self.__class__.__name__}")
         thread.daemon = self.use_daemon_thread
@@ -163,7 +195,7 @@ class SupervisedActor(pykka.ThreadingActor):
             return
         if failure is not None:
             link.failure = failure
-        link.dead_letters = dead + self._drain_inbox()
+        link.dead_letters = dead
         link.exited.set()
         try:
             link.on_exit(link)
@@ -208,26 +240,22 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def _drain_inbox(self) -> tuple[DeadLetterRecord, ...]:
         letters: list[DeadLetterRecord] = []
-        while True:
-            try:
-                envelope = self.actor_inbox.get_nowait()  # type: ignore[attr-defined]
-            except queue.Empty:
-                return tuple(letters)
+        for envelope in self.actor_inbox.close():  # type: ignore[attr-defined]
             message = envelope.message
             if isinstance(message, _ActorStop):
                 if envelope.reply_to is not None:
                     envelope.reply_to.set(None)
                 continue
             sender = getattr(message, "sender", None)
-            letters.append(
-                DeadLetterRecord(_describe(message), None if sender is None else str(sender),
-                                 envelope.reply_to is not None)
-            )
+            was_ask = envelope.reply_to is not None
+            letters.append(DeadLetterRecord(
+                _describe(message), None if sender is None else str(sender), was_ask))
             if envelope.reply_to is not None:
                 error = ActorCrashed(
                     f"{self.supervised_name or self} died before handling {_describe(message)}"
                 )
                 envelope.reply_to.set_exception((ActorCrashed, error, None))
+        return tuple(letters)
 
     def _log_crash(self, failure: BaseException) -> None:
         logger.bind(context="child_terminated", actor=str(self), name=self.supervised_name).opt(

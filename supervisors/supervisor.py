@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import attrs
+import pykka
 from loguru import logger
 
 from messages.supervision import (
@@ -159,7 +160,7 @@ class Supervisor(SupervisedActor):
             with linked(link):
                 ref = self._start_function(child)
             if link.urn is None or link.urn != getattr(ref, "actor_urn", None):
-                if getattr(ref, "actor_urn", None) is not None:
+                if isinstance(ref, pykka.ActorRef):
                     ref.stop(block=False)
                 raise ChildStartFailed(
                     f"start of child {child.name!r} returned {ref!r}, not a started SupervisedActor"
@@ -181,7 +182,10 @@ class Supervisor(SupervisedActor):
                 "child {} did not finish on_start within {}s", child.name, timeout
             )
             link.failure = ChildStartFailed(f"{child.name!r} did not start within {timeout}s")
-            ref.stop(block=False)
+            try:
+                ref.stop(block=False)
+            except pykka.ActorDeadError:
+                pass
             return False
         if not link.start_ok:
             return False  # on_start crashed: its exit is queued and handled as a crash
@@ -300,7 +304,11 @@ class Supervisor(SupervisedActor):
             child.state = ChildState.STOPPED
             return
         link.expected_exit = True
-        ref.stop(block=False)
+        try:
+            ref.stop(block=False)
+        except pykka.ActorDeadError:
+            pass  # already dead: its exit is recorded on the link
+
         timeout = child.spec.shutdown_timeout
         deadline = time.monotonic() + timeout
         stopped = link.exited.wait(timeout)

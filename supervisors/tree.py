@@ -75,13 +75,17 @@ class Tree:
     def stop(self, timeout: float | None = None) -> bool:
         """Stop children in reverse start order, each within its shutdown timeout; True if done."""
         if self._ref is not None:
-            self._ref.stop(block=False)
+            try:
+                self._ref.stop(block=False)
+            except pykka.ActorDeadError:
+                pass  # the root already exited (gave up or stopped)
         return self.wait(self.spec.shutdown_timeout if timeout is None else timeout)
 
     def status(self, timeout: float = 5.0) -> SupervisorStatus:
         """The whole tree's status: each nested supervisor's status is filled in, recursively."""
         deadline = time.monotonic() + timeout
-        return _expand(self.root.ask(StatusRequest(), timeout=timeout), deadline)
+        status: SupervisorStatus = self.root.ask(StatusRequest(), block=True, timeout=timeout)
+        return _expand(status, deadline)
 
 
 def supervisor_status(name: str, timeout: float = 5.0) -> SupervisorStatus:

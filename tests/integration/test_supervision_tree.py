@@ -381,3 +381,14 @@ def test_start_returning_an_unsupervised_actor_is_a_crash(log: EventLog) -> None
     tree = run(log, spec)
     assert tree.wait(5) and tree.failed
     assert log.of(ChildCrashed)[0].error_type == "ChildStartFailed"
+
+
+def test_a_message_racing_with_the_death_is_refused_not_lost(log: EventLog) -> None:
+    run(log, SupervisorSpec("node", Strategy.ONE_FOR_ONE, (worker("w"),), backoff=FAST))
+    ref = resolve("w", 1)
+    tell("w", Crash())
+    assert log.wait_for(lambda: len(log.of(ChildCrashed)) == 1)
+    # As if the sender had passed pykka's is_alive() check just before the death:
+    with pytest.raises(pykka.ActorDeadError):
+        ref.actor_inbox.put(Ping())
+    assert restarted(log, "w")
