@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
 from loguru import logger
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -119,7 +120,7 @@ def _pipeline(venue: Venue, dialect: Dialect, route: Route):
         decision = _NO_FAULT
         account = None
         if route.endpoint is not None:
-            account = dialect.account_of(request)
+            account = dialect.account_of(request, venue)
             decision = venue.faults.decide(route.endpoint, account, now)
         call = Call(request, venue, route.endpoint, now, decision.skew_ms,
                     decision.retry_after_s)
@@ -134,7 +135,7 @@ def _pipeline(venue: Venue, dialect: Dialect, route: Route):
             await asyncio.sleep(decision.delay_ms / 1000)
         for rule in decision.drifts:
             target = rule.target_account or account
-            if target is not None:
+            if target is not None and rule.currency is not None and rule.amount is not None:
                 try:
                     venue.engine.drift_balance(target, rule.currency, rule.amount, now)
                 except UnknownAccount:
@@ -174,6 +175,19 @@ def fill_to_admin(fill: Fill) -> dict[str, Any]:
         "amount": str(fill.amount), "cost": str(fill.quote_amount), "fee": str(fill.fee),
         "fee_currency": fill.fee_currency, "is_maker": fill.is_maker, "time": fill.time,
     }
+
+
+def _with_account_ids(plan: FaultPlan, venue: Venue) -> FaultPlan:
+    """Rules may name accounts by id, API key or token; store the engine ids they mean."""
+    rules = []
+    for rule in plan.rules:
+        changes: dict[str, Any] = {}
+        for field in ("account", "target_account"):
+            ref = getattr(rule, field)
+            if ref is not None:
+                changes[field] = venue.engine.resolve_account(ref).id
+        rules.append(attrs.evolve(rule, **changes) if changes else rule)
+    return FaultPlan(plan.seed, tuple(rules))
 
 
 def _admin_routes(venue: Venue) -> list[StarletteRoute]:
@@ -217,8 +231,8 @@ def _admin_routes(venue: Venue) -> list[StarletteRoute]:
             except ValueError as exc:
                 return _bad_request(f"body is not JSON: {exc}")
             try:
-                plan = FaultPlan.from_json(data)
-            except ConfigError as exc:
+                plan = _with_account_ids(FaultPlan.from_json(data), venue)
+            except (ConfigError, UnknownAccount) as exc:
                 return _bad_request(str(exc))
             venue.faults.install(plan, venue.now())
             logger.info("fault plan installed: {}", plan.to_json())

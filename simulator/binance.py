@@ -35,6 +35,7 @@ from simulator.errors import (
     UnknownSymbol,
 )
 from simulator.model import Fill, MarketSpec, Order, Side
+from simulator.venue import Venue
 
 __all__ = ["BinanceDialect", "fmt"]
 
@@ -106,9 +107,12 @@ class BinanceDialect:
         self._by_id: dict[str, MarketSpec] | None = None
 
     # ------------------------------------------------------------------ plumbing
-    def account_of(self, request: Request) -> str | None:
+    def account_of(self, request: Request, venue: Venue | None = None) -> str | None:
         key = request.headers.get("x-mbx-apikey")
-        return key
+        if key is None or venue is None:
+            return key
+        spec = venue.engine.account_by_api_key(key)
+        return spec.id if spec is not None else None
 
     def render_fault(self, fault: str, call: Call) -> Response:
         headers = {}
@@ -182,6 +186,7 @@ class BinanceDialect:
         if body:
             params.update(parse_qsl(body))
         timestamp = _int(params, "timestamp", required=True)
+        assert timestamp is not None  # required=True raised otherwise
         recv_window = _int(params, "recvWindow") or 5000
         if recv_window > _MAX_RECV_WINDOW:
             raise BinanceError(-1131, "recvWindow must be less than 60000.")
@@ -200,12 +205,16 @@ class BinanceDialect:
             raise BinanceError(-1022, "Signature for this request is not valid.")
         return spec.id, params
 
-    def _market(self, call: Call, params: dict[str, str], required: bool = True
-                ) -> MarketSpec | None:
+    def _market(self, call: Call, params: dict[str, str]) -> MarketSpec:
+        """The market named by the mandatory ``symbol`` parameter."""
+        market = self._optional_market(call, params)
+        if market is None:
+            raise _mandatory("symbol")
+        return market
+
+    def _optional_market(self, call: Call, params: dict[str, str]) -> MarketSpec | None:
         raw = params.get("symbol")
         if not raw:
-            if required:
-                raise _mandatory("symbol")
             return None
         if self._by_id is None:
             self._by_id = {m.binance_id: m for m in call.engine.markets.values()}
@@ -262,7 +271,7 @@ class BinanceDialect:
     async def ticker_24hr(self, call: Call) -> Response:
         params = dict(call.request.query_params)
         try:
-            market = self._market(call, params, required=False)
+            market = self._optional_market(call, params)
         except BinanceError as exc:
             return _error(exc.code, exc.msg, exc.status)
         engine = call.engine
@@ -290,7 +299,7 @@ class BinanceDialect:
     async def book_ticker(self, call: Call) -> Response:
         params = dict(call.request.query_params)
         try:
-            market = self._market(call, params, required=False)
+            market = self._optional_market(call, params)
         except BinanceError as exc:
             return _error(exc.code, exc.msg, exc.status)
         markets = [market] if market else list(call.engine.markets.values())
@@ -496,7 +505,7 @@ class BinanceDialect:
         return JSONResponse(out)
 
     def open_orders(self, call: Call, account: str, params: dict[str, str]) -> Response:
-        market = self._market(call, params, required=False)
+        market = self._optional_market(call, params)
         markets = call.engine.markets
         orders = call.engine.open_orders(account, market.symbol if market else None)
         return JSONResponse([self._order_view(o, markets[o.symbol]) for o in orders])

@@ -6,8 +6,9 @@ A dialect is an object with:
 * ``routes() -> list[Route]``: its HTTP routes. ``Route.endpoint`` names the logical endpoint
   (``create_order``, ``fetch_ticker``, ... see ``simulator.faults.ENDPOINTS``) that fault rules
   target; ``None`` exempts the route from faults.
-* ``account_of(request) -> str | None``: the engine account id the request authenticates as
-  (without validating it), for per-account fault rules and ``balance_drift``.
+* ``account_of(request, venue) -> str | None``: the engine account id the request's
+  credentials name (None when they name none), for per-account fault rules and
+  ``balance_drift``; it must not reject or log anything, the handler authenticates.
 * ``render_fault(fault, call) -> Response``: the dialect's own answer for an answering fault
   (``error_500``, ``error_502``, ``error_503``, ``maintenance``, ``rate_limit``, ``ban``);
   ``call.retry_after_s`` is set for ``rate_limit`` and ``ban``.
@@ -70,6 +71,6 @@ class Dialect(Protocol):
 
     def routes(self) -> list[Route]: ...
 
-    def account_of(self, request: Request) -> str | None: ...
+    def account_of(self, request: Request, venue: Venue) -> str | None: ...
 
     def render_fault(self, fault: str, call: Call) -> Response: ...

@@ -40,10 +40,12 @@ Public API (stable; extended only by adding):
 from __future__ import annotations
 
 import bisect
+import enum
 import random
 import threading
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import TypeVar
 
 import attrs
 
@@ -115,6 +117,7 @@ class _BookSide:
 
     def add(self, order: Order) -> None:
         price = order.price
+        assert price is not None, "market orders never rest"
         level = self.levels.get(price)
         if level is None:
             self.levels[price] = [order]
@@ -123,11 +126,13 @@ class _BookSide:
             level.append(order)
 
     def remove(self, order: Order) -> None:
-        level = self.levels[order.price]
+        price = order.price
+        assert price is not None, "market orders never rest"
+        level = self.levels[price]
         level.remove(order)
         if not level:
-            del self.levels[order.price]
-            self.prices.pop(bisect.bisect_left(self.prices, order.price))
+            del self.levels[price]
+            self.prices.pop(bisect.bisect_left(self.prices, price))
 
     def iter_best(self) -> Iterable[Decimal]:
         return reversed(self.prices) if self.is_bid else iter(self.prices)
@@ -159,7 +164,10 @@ class _MarketState:
         self.next_requote = 0
 
 
-def _enum(cls: type, value: object, what: str):  # noqa: ANN202 - returns a member of cls
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _enum(cls: type[_E], value: object, what: str) -> _E:
     if isinstance(value, cls):
         return value
     try:
@@ -295,15 +303,15 @@ class Engine:
             self.account(account)
             state = self._market_state(symbol)
             spec = state.spec
-            side = _enum(Side, side, "side")
-            type = _enum(OrderType, type, "order type")
+            order_side: Side = _enum(Side, side, "side")
+            order_type: OrderType = _enum(OrderType, type, "order type")
             tif = _enum(TimeInForce, time_in_force, "time in force")
             if not isinstance(amount, Decimal) or not amount.is_finite():
                 raise InvalidOrderRequest(f"amount must be a finite Decimal, got {amount!r}")
             if client_order_id is not None and (not isinstance(client_order_id, str)
                                                 or not client_order_id):
                 raise InvalidOrderRequest("client order id must be a non-empty string")
-            if type is OrderType.LIMIT:
+            if order_type is OrderType.LIMIT:
                 if price is None:
                     raise InvalidOrderRequest("limit order needs a price")
                 if not isinstance(price, Decimal) or not price.is_finite():
@@ -316,8 +324,9 @@ class Engine:
             if amount < spec.min_qty or not _is_multiple(amount, spec.step_size):
                 raise FilterFailure("LOT_SIZE", f"min {spec.min_qty}, step {spec.step_size}")
             book = state.book
-            opposite = book.asks if side is Side.BUY else book.bids
-            if type is OrderType.LIMIT:
+            opposite = book.asks if order_side is Side.BUY else book.bids
+            notional_price: Decimal
+            if price is not None:
                 notional_price = price
             else:
                 notional_price = opposite.best() or state.last
@@ -326,10 +335,10 @@ class Engine:
             if client_order_id is not None and client_order_id in self._open_cids[account]:
                 raise DuplicateClientOrderId("Duplicate order sent.")
             # Funds: buys lock quote, sells lock base; a market buy locks its exact cost.
-            fillable, cost = self._walk(opposite, side, price, amount)
-            if side is Side.BUY:
+            fillable, cost = self._walk(opposite, order_side, price, amount)
+            if order_side is Side.BUY:
                 need_currency = spec.quote
-                need = price * amount if type is OrderType.LIMIT else cost
+                need = notional_price * amount if order_type is OrderType.LIMIT else cost
             else:
                 need_currency = spec.base
                 need = amount
@@ -338,9 +347,9 @@ class Engine:
                 raise InsufficientBalance("Account has insufficient balance for requested action.")
             # Accepted: nothing below may refuse.
             order = Order(
-                id=self._next_order_id, account=account, symbol=symbol, side=side, type=type,
-                time_in_force=tif, price=price, amount=amount, client_order_id=client_order_id,
-                created_at=now, updated_at=now,
+                id=self._next_order_id, account=account, symbol=symbol, side=order_side,
+                type=order_type, time_in_force=tif, price=price, amount=amount,
+                client_order_id=client_order_id, created_at=now, updated_at=now,
             )
             self._next_order_id += 1
             self._orders[order.id] = order
@@ -357,7 +366,7 @@ class Engine:
                 self._open_cids[account][client_order_id] = order.id
             fills = self._match(state, order, now)
             if order.remaining > 0 and tif is TimeInForce.GTC:
-                (book.bids if side is Side.BUY else book.asks).add(order)
+                (book.bids if order_side is Side.BUY else book.asks).add(order)
                 book.sequence += 1
             elif order.status.is_open:
                 self._close(order, OrderStatus.EXPIRED, now)
@@ -614,7 +623,7 @@ class Engine:
             st = self._market_state(symbol)
 
             def levels(side: _BookSide) -> tuple[tuple[Decimal, Decimal], ...]:
-                out = []
+                out: list[tuple[Decimal, Decimal]] = []
                 for p in side.iter_best():
                     if len(out) >= depth:
                         break

@@ -24,6 +24,7 @@ its ``skip`` first matching requests, below its ``count`` of firings, and its RN
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -144,12 +145,16 @@ class FaultRule:
         return out
 
 
+def _as_rules(rules: Iterable[FaultRule]) -> tuple[FaultRule, ...]:
+    return tuple(rules)
+
+
 @attrs.frozen(slots=True)
 class FaultPlan:
     """A seed and an ordered list of rules: what ``POST /_sim/faults`` installs."""
 
     seed: int = 0
-    rules: tuple[FaultRule, ...] = attrs.field(default=(), converter=tuple)
+    rules: tuple[FaultRule, ...] = attrs.field(default=(), converter=_as_rules)
 
     @classmethod
     def from_json(cls, data: Any) -> FaultPlan:

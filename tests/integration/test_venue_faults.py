@@ -154,3 +154,28 @@ def test_window_and_wildcard_rules(venue, exchange):
         exchange.fetch_ticker(SYMBOL)
     with pytest.raises(ccxt.ExchangeNotAvailable):
         exchange.fetch_balance()
+
+
+def test_account_filtered_rules_hit_only_that_account():
+    from decimal import Decimal
+
+    from simulator import AccountSpec, VenueConfig, default_accounts
+
+    alice = AccountSpec(id="alice", api_key="alice-key", secret="alice-secret",
+                        balances={"USDT": Decimal("1000")})
+    with running_venue(VenueConfig(accounts=(*default_accounts(), alice))) as venue:
+        demo = binance_client(venue.url)
+        other = binance_client(venue.url, api_key="alice-key", secret="alice-secret")
+        demo.load_markets()
+        other.load_markets()
+        # named by API key, stored as the account id
+        shown = install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "error_503",
+                                            "account": "alice-key"}])
+        assert shown["rules"][0]["account"] == "alice"
+        assert demo.fetch_balance()["USDT"]["free"] > 0
+        with pytest.raises(ccxt.ExchangeNotAvailable):
+            other.fetch_balance()
+        with pytest.raises(urllib.error.HTTPError) as info:
+            install_faults(venue.url, [{"endpoint": "*", "fault": "error_503",
+                                        "account": "ghost"}])
+        assert info.value.code == 400
