@@ -36,6 +36,7 @@ from simulator.model import (
     Side,
     Ticker,
     TimeInForce,
+    Trade,
     VenueConfig,
     default_accounts,
     default_markets,
@@ -51,6 +52,6 @@ __all__ = [
     "FEES", "HOUSE", "WITHDRAWN", "AccountSpec", "Balance", "BookView", "ConfigError",
     "DuplicateClientOrderId", "Engine", "FilterFailure", "Fill", "InsufficientBalance",
     "InvalidOrderRequest", "MarketSpec", "Order", "OrderNotOpen", "OrderStatus", "OrderType",
-    "Placement", "Side", "Ticker", "TimeInForce", "UnknownAccount", "UnknownOrder",
+    "Placement", "Side", "Ticker", "TimeInForce", "Trade", "UnknownAccount", "UnknownOrder",
     "UnknownSymbol", "VenueConfig", "VenueError",
 ]

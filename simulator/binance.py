@@ -150,6 +150,8 @@ class BinanceDialect:
             Route("GET", "/api/v3/ticker/24hr", "fetch_ticker", self.ticker_24hr),
             Route("GET", "/api/v3/ticker/bookTicker", "fetch_ticker", self.book_ticker),
             Route("GET", "/api/v3/depth", "fetch_order_book", self.depth),
+            Route("GET", "/api/v3/trades", "fetch_trades", self.trades),
+            Route("GET", "/api/v3/aggTrades", "fetch_trades", self.agg_trades),
             Route("GET", "/api/v3/account", "fetch_balance", self._signed(self.account)),
             Route("POST", "/api/v3/order", "create_order", self._signed(self.create_order)),
             Route("GET", "/api/v3/order", "fetch_order", self._signed(self.fetch_order)),
@@ -326,6 +328,36 @@ class BinanceDialect:
             "bids": [[fmt(p), fmt(q)] for p, q in book.bids],
             "asks": [[fmt(p), fmt(q)] for p, q in book.asks],
         })
+
+    def _tape(self, call: Call, since_param: str | None):  # noqa: ANN202 - list[Trade]
+        params = dict(call.request.query_params)
+        market = self._market(call, params)
+        limit = _int(params, "limit") or 500
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1100, "Illegal characters found in parameter 'limit'.")
+        since = _int(params, since_param) if since_param else None
+        return market, call.engine.recent_trades(market.symbol, limit, since,
+                                                 _int(params, "fromId"))
+
+    async def trades(self, call: Call) -> Response:
+        try:
+            market, tape = self._tape(call, None)
+        except BinanceError as exc:
+            return _error(exc.code, exc.msg, exc.status)
+        return JSONResponse([{
+            "id": t.trade_id, "price": fmt(t.price), "qty": fmt(t.amount),
+            "quoteQty": fmt(t.quote_amount), "time": t.time,
+            "isBuyerMaker": t.taker_side is Side.SELL, "isBestMatch": True} for t in tape])
+
+    async def agg_trades(self, call: Call) -> Response:
+        try:
+            market, tape = self._tape(call, "startTime")
+        except BinanceError as exc:
+            return _error(exc.code, exc.msg, exc.status)
+        return JSONResponse([{
+            "a": t.trade_id, "p": fmt(t.price), "q": fmt(t.amount), "f": t.trade_id,
+            "l": t.trade_id, "T": t.time, "m": t.taker_side is Side.SELL, "M": True}
+            for t in tape])
 
     # ------------------------------------------------------------------ private
     def account(self, call: Call, account: str, params: dict[str, str]) -> Response:

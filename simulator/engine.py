@@ -31,7 +31,8 @@ Public API (stable; extended only by adding):
 * Trades: ``fills(account, symbol, since, limit, order_id, from_id)`` (one account's side).
 * Balances: ``balance(account, currency)``, ``balances(account)``, ``all_balances()``,
   ``totals()``, ``drift_balance(account, currency, amount, now)``.
-* Market data: ``ticker(symbol, now)``, ``order_book(symbol, depth, now)``.
+* Market data: ``ticker(symbol, now)``, ``order_book(symbol, depth, now)``,
+  ``recent_trades(symbol, limit, since, from_id)`` (the public tape, last 10 000 per market).
 * Time: ``advance(now)`` steps the reference random walk and re-quotes the house book once
   per ``requote_interval_ms``; the app calls it before every request.
 * ``audit() -> list[str]``: invariant violations (empty when healthy).
@@ -43,6 +44,7 @@ import bisect
 import enum
 import random
 import threading
+from collections import deque
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import TypeVar
@@ -74,6 +76,7 @@ from simulator.model import (
     Side,
     Ticker,
     TimeInForce,
+    Trade,
     VenueConfig,
 )
 
@@ -82,6 +85,7 @@ __all__ = ["Engine", "Placement"]
 _ZERO = Decimal(0)
 _FEE_QUANTUM = Decimal("1e-8")
 _MAX_WALK_STEPS = 100
+_TAPE_LENGTH = 10_000
 
 
 @attrs.frozen(slots=True)
@@ -149,7 +153,7 @@ class _Book:
 
 class _MarketState:
     __slots__ = ("spec", "book", "reference", "last", "high", "low", "volume", "quote_volume",
-                 "trade_count", "next_requote")
+                 "trade_count", "next_requote", "tape")
 
     def __init__(self, spec: MarketSpec) -> None:
         self.spec = spec
@@ -162,6 +166,7 @@ class _MarketState:
         self.quote_volume = _ZERO
         self.trade_count = 0
         self.next_requote = 0
+        self.tape: deque[Trade] = deque(maxlen=_TAPE_LENGTH)
 
 
 _E = TypeVar("_E", bound=enum.Enum)
@@ -444,6 +449,7 @@ class Engine:
             )
             self._fills[order.account].append(fill)
             fills.append(fill)
+        state.tape.append(Trade(trade_id, spec.symbol, price, qty, quote, taker.side, now))
         state.last = price
         state.high = max(state.high, price)
         state.low = min(state.low, price)
@@ -632,6 +638,18 @@ class Engine:
 
             return BookView(symbol, now, st.book.sequence, levels(st.book.bids),
                             levels(st.book.asks))
+
+    def recent_trades(self, symbol: str, limit: int = 500, since: int | None = None,
+                      from_id: int | None = None) -> list[Trade]:
+        """The market's public trades, oldest first: the ``limit`` newest, or with ``since`` /
+        ``from_id`` the ``limit`` oldest from there."""
+        with self._lock:
+            tape = list(self._market_state(symbol).tape)
+            if since is None and from_id is None:
+                return tape[-limit:] if limit > 0 else []
+            out = [t for t in tape if (since is None or t.time >= since)
+                   and (from_id is None or t.trade_id >= from_id)]
+            return out[:limit]
 
     # ------------------------------------------------------------------ time
     def advance(self, now: int) -> None:

@@ -233,6 +233,19 @@ class Fill:
 
 
 @attrs.frozen(slots=True)
+class Trade:
+    """A public trade (the market's tape). ``taker_side`` is the aggressor's side."""
+
+    trade_id: int
+    symbol: str
+    price: Decimal
+    amount: Decimal
+    quote_amount: Decimal
+    taker_side: Side
+    time: int
+
+
+@attrs.frozen(slots=True)
 class Balance:
     free: Decimal
     locked: Decimal

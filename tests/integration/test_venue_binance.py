@@ -167,3 +167,13 @@ def test_fetch_time_and_all_orders(exchange):
     assert abs(exchange.fetch_time() - time.time() * 1000) < 5000
     created = exchange.create_order(SYMBOL, "limit", "buy", 0.01, 50000)
     assert [o["id"] for o in exchange.fetch_orders(SYMBOL)][-1] == created["id"]
+
+
+def test_public_trades_show_the_tape(exchange):
+    exchange.create_order(SYMBOL, "market", "buy", 0.01)
+    exchange.create_order(SYMBOL, "market", "sell", 0.02)
+    public = exchange.fetch_trades(SYMBOL)
+    assert [t["side"] for t in public[-2:]] == ["buy", "sell"]
+    assert public[-1]["amount"] == 0.02
+    raw = exchange.fetch_trades(SYMBOL, params={"fetchTradesMethod": "publicGetTrades"})
+    assert [t["id"] for t in raw] == [t["id"] for t in public]
