@@ -155,7 +155,10 @@ class SupervisedActor(pykka.ThreadingActor):
         return ClosableInbox()
 
     def _start_actor_loop(self) -> None:
-        thread = threading.Thread(target=self._actor_loop, name=f"{self.__class__.__name__}")
+        label = self.supervised_name or self.actor_urn.rsplit(":", 1)[-1][:8]
+        thread = threading.Thread(
+            target=self._actor_loop, name=f"{self.__class__.__name__}[{label}]"
+        )
         thread.daemon = self.use_daemon_thread
         if self._supervision_link is not None:
             self._supervision_link.thread = thread

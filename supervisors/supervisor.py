@@ -165,7 +165,7 @@ class Supervisor(SupervisedActor):
                 raise ChildStartFailed(
                     f"start of child {child.name!r} returned {ref!r}, not a started SupervisedActor"
                 )
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - a start that raises is that child's crash
             self._log.bind(context="start_error", child=child.name).opt(exception=exc).error(
                 "child {} failed to start", child.name
             )

@@ -9,10 +9,11 @@ import attrs
 import pykka
 from loguru import logger
 
-from messages.supervision import ChildKind, SupervisorStatus
+from messages.supervision import ChildKind, DeadLetter, SupervisorStatus
 from supervisors import names
 from supervisors.actor import Link, linked
 from supervisors.errors import TreeFailed
+from supervisors.events import publish
 from supervisors.specs import SupervisorSpec, check_child_specs
 from supervisors.supervisor import StatusRequest, Supervisor
 
@@ -41,6 +42,9 @@ class Tree:
 
     def _root_exited(self, link: Link) -> None:
         self._failed = link.failure is not None
+        for letter in link.dead_letters:
+            publish(DeadLetter(self.spec.id, letter.message_type, letter.sender, letter.was_ask,
+                               time.time()))
         names.release(self._names)
         if self._failed:
             logger.bind(context="max_restart_intensity", supervisor=self.spec.id).error(

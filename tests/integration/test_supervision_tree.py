@@ -28,6 +28,7 @@ from supervisors import (
     NameTaken,
     Restart,
     Strategy,
+    SupervisedActor,
     SupervisorSpec,
     Tree,
     ask,
@@ -392,3 +393,47 @@ def test_a_message_racing_with_the_death_is_refused_not_lost(log: EventLog) -> N
     with pytest.raises(pykka.ActorDeadError):
         ref.actor_inbox.put(Ping())
     assert restarted(log, "w")
+
+
+def test_a_start_function_that_raises_is_a_crash_of_that_child(log: EventLog) -> None:
+    attempts: list[int] = []
+
+    def start() -> pykka.ActorRef:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("venue not reachable yet")
+        return Worker.start("late")
+
+    run(log, SupervisorSpec("node", Strategy.ONE_FOR_ONE, (ChildSpec("late", start),),
+                            backoff=FAST))
+    assert ask("late", Ping(), timeout=5)
+    assert [e.error_type for e in log.of(ChildCrashed)] == ["ConnectionError"] * 2
+    assert len(attempts) == 3
+
+
+class Ticker(SupervisedActor):
+    """Counts ticks it schedules for itself with send_after (no timer thread)."""
+
+    def __init__(self, ticks: int) -> None:
+        super().__init__()
+        self.remaining, self.done = ticks, threading.Event()
+
+    def on_start(self) -> None:
+        self.send_after(0.001, "tick")
+
+    def on_receive(self, message: object) -> object:
+        if message == "tick":
+            self.remaining -= 1
+            if self.remaining:
+                self.send_after(0.001, "tick")
+            else:
+                self.done.set()
+        return self.done.is_set()
+
+
+def test_send_after_delivers_messages_to_self_without_threads(log: EventLog) -> None:
+    run(log, SupervisorSpec("node", Strategy.ONE_FOR_ONE, (
+        ChildSpec("ticker", functools.partial(Ticker.start, 5)),)))
+    assert log.wait_for(lambda: ask("ticker", "poll", timeout=1) is True, timeout=5)
+    stats = resolve("ticker", 1).proxy().statistics().get(timeout=2)
+    assert stats.messages_handled >= 5 and stats.timers_pending == 0
