@@ -12,6 +12,7 @@ account:
 
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
@@ -76,6 +77,12 @@ def parse_account(path: object) -> AccountPath:
     """Parse and validate an account path; raise InvalidAccount naming the culprit."""
     if not isinstance(path, str):
         raise InvalidAccount(repr(path), "account path must be a string")
+    return _parse_path(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_path(path: str) -> AccountPath:
+    # Cached: a node touches few accounts but parses them on every posting.
     parts = path.split(":")
     try:
         match parts:

@@ -20,6 +20,9 @@ What :meth:`Journal.verify` (run at open) detects:
 - a rolled-back journal, if the caller passes an ``anchor`` it kept elsewhere
   (e.g. the head it logged last time) and that record is gone or different.
 
+Record times are injected by the caller and are not required to be monotonic (a
+clock may step back across restarts); order is carried by ``seq`` alone.
+
 What it cannot detect: a writer who rewrites records *and* recomputes every later
 hash and the head (the chain is unkeyed: it guards against corruption, bugs and
 naive edits, not against an adversary with write access); deleting the whole
@@ -121,16 +124,24 @@ class Journal:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, directory: str | Path, *, anchor: JournalHead | None = None) -> Journal:
+    def open(
+        cls,
+        directory: str | Path,
+        *,
+        anchor: JournalHead | None = None,
+        visit: Callable[[JournalRecord], None] | None = None,
+    ) -> Journal:
         """Open (creating if needed) and verify the journal in ``directory``.
 
+        ``visit`` sees every record in order during that one verifying pass (to rebuild
+        state without reading the journal twice); if it raises, the open fails.
         Raises JournalIntegrityError if the stored records fail verification, or if
         ``anchor`` (a head remembered outside this database) is not in the chain.
         """
         cache = diskcache.Cache(str(directory), **_CACHE_SETTINGS)
         try:
             journal = cls(cache, cls._read_head(cache))
-            journal.verify(anchor=anchor)
+            journal.verify(anchor=anchor, visit=visit)
         except BaseException:
             cache.close()
             raise
@@ -198,11 +209,22 @@ class Journal:
             self._head = new_head
         return self._to_record(json.loads(text))
 
-    def verify(self, *, anchor: JournalHead | None = None) -> int:
-        """Check the whole chain against the head anchor; return the record count."""
+    def verify(
+        self,
+        *,
+        anchor: JournalHead | None = None,
+        visit: Callable[[JournalRecord], None] | None = None,
+    ) -> int:
+        """Check the whole chain against the head anchor; return the record count.
+
+        Records reach ``visit`` as they are checked; a failure found later still
+        raises, so a caller must discard what it built if this raises.
+        """
         count = 0
         for record in self.replay():
             count += 1
+            if visit is not None:
+                visit(record)
             if anchor is not None and record.seq == anchor.seq and record.hash != anchor.hash:
                 raise JournalIntegrityError(
                     record.seq, f"differs from the external anchor (hash {anchor.hash[:12]}…)"

@@ -467,6 +467,10 @@ class Ledger:
         self._apply(entry)
         return entry
 
+    def set_recorder(self, on_record: Callable[[Entry], None] | None) -> None:
+        """Route new entries through ``on_record`` (the durable store) from now on."""
+        self._on_record = on_record
+
     def restore(self, entry: Entry) -> Entry:
         """Re-validate and apply an entry read back from the store (``on_record`` not called)."""
         if (done := self._replayed(entry.id, entry.kind, entry.tags)) is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trading.errors import JournalIntegrityError, LedgerError
-from trading.journal import Journal, JournalHead
+from trading.journal import Journal, JournalHead, JournalRecord
 from trading.ledger import Entry, Ledger
 
 __all__ = ["LedgerStore"]
@@ -34,32 +34,34 @@ _KIND_PREFIX = "ledger."
 class LedgerStore:
     """A :class:`Ledger` whose every accepted entry is durable before it takes effect."""
 
-    def __init__(self, journal: Journal) -> None:
-        """Rebuild the ledger from ``journal`` (already verified by ``Journal.open``).
-
-        Raises JournalIntegrityError naming the seq of an entry the ledger refuses.
-        """
+    def __init__(self, journal: Journal, ledger: Ledger) -> None:
+        """Use :meth:`open`; this pairs an open journal with the ledger rebuilt from it."""
         self._journal = journal
-        self._ledger = Ledger(on_record=self._append)
-        for record in journal.replay():
+        self._ledger = ledger
+
+    @classmethod
+    def open(cls, directory: str | Path, *, anchor: JournalHead | None = None) -> LedgerStore:
+        """Open or create the store in ``directory``, verify it and rebuild the ledger.
+
+        Raises JournalIntegrityError if the journal fails verification or holds an
+        entry the ledger refuses on replay (naming that record's seq).
+        """
+        ledger = Ledger()
+
+        def restore(record: JournalRecord) -> None:
             if not record.kind.startswith(_KIND_PREFIX):
-                continue
+                return
             try:
-                self._ledger.restore(Entry.from_json(record.data))
+                ledger.restore(Entry.from_json(record.data))
             except (LedgerError, KeyError, ValueError, TypeError) as exc:
                 raise JournalIntegrityError(
                     record.seq, f"ledger entry refused on replay: {exc}"
                 ) from None
 
-    @classmethod
-    def open(cls, directory: str | Path, *, anchor: JournalHead | None = None) -> LedgerStore:
-        """Open or create the store in ``directory``, verify it and rebuild the ledger."""
-        journal = Journal.open(directory, anchor=anchor)
-        try:
-            return cls(journal)
-        except BaseException:
-            journal.close()
-            raise
+        journal = Journal.open(directory, anchor=anchor, visit=restore)
+        store = cls(journal, ledger)
+        ledger.set_recorder(store._append)
+        return store
 
     @property
     def ledger(self) -> Ledger:
