@@ -215,7 +215,10 @@ def _time(value: object) -> datetime:
 
 
 class Ledger:
-    """Double-entry shadow accounts of one node, across venues and currencies."""
+    """Double-entry shadow accounts of one node, across venues and currencies.
+
+    Not thread-safe: one owner (the ledger actor) calls it.
+    """
 
     def __init__(self, on_record: Callable[[Entry], None] | None = None) -> None:
         self._on_record = on_record
