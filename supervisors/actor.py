@@ -179,6 +179,7 @@ class SupervisedActor(pykka.ThreadingActor):
             self.on_start()
         except BaseException as exc:  # noqa: BLE001 - pykka would lose this silently
             failure = exc
+            self._mark_dead()
         if link is not None:
             link.start_ok = failure is None
             link.started.set()
