@@ -186,9 +186,10 @@ class Breaker:
         self._generation = 0
         self._next_permit = 0
         self._now = -math.inf
-        # CLOSED window of (finished_at, failed, slow); a count window is bounded by maxlen.
-        maxlen = int(config.window_size) if config.window_kind is WindowKind.COUNT else None
-        self._window: deque[tuple[float, bool, bool]] = deque(maxlen=maxlen)
+        # CLOSED window of (finished_at, failed, slow) with running sums, so every outcome costs
+        # O(1) amortised whatever the window size. A time window holds the calls of its span.
+        self._window: deque[tuple[float, bool, bool]] = deque()
+        self._window_sums = [0, 0, 0]  # calls, failures, slow
         self._open_until: float | None = None
         self._level = 0
         self._half_open_since = 0.0
@@ -353,28 +354,44 @@ class Breaker:
         self._failures += failed
         self._slow += slow
         if self._state is BreakerState.CLOSED:
-            self._window.append((now, failed, slow))
+            self._push(now, failed, slow)
             self._evaluate_closed(now)
         elif self._state is BreakerState.HALF_OPEN:
             self._probes_out.discard(permit.id)
             self._probe_results.append((failed, slow))
             self._evaluate_half_open(now)
 
+    def _push(self, now: float, failed: bool, slow: bool) -> None:
+        self._window.append((now, failed, slow))
+        sums = self._window_sums
+        sums[0] += 1
+        sums[1] += failed
+        sums[2] += slow
+        if self.config.window_kind is WindowKind.COUNT and sums[0] > self.config.window_size:
+            self._pop()
+
+    def _pop(self) -> None:
+        _, failed, slow = self._window.popleft()
+        sums = self._window_sums
+        sums[0] -= 1
+        sums[1] -= failed
+        sums[2] -= slow
+
     def _evict(self, now: float) -> None:
         horizon = now - self.config.window_size
         while self._window and self._window[0][0] <= horizon:
-            self._window.popleft()
+            self._pop()
 
     def _window_counts(self) -> tuple[int, int, int]:
         if self._state is BreakerState.HALF_OPEN:
             rows = self._probe_results
-        elif self._state is BreakerState.CLOSED:
+            return len(rows), sum(f for f, _ in rows), sum(s for _, s in rows)
+        if self._state is BreakerState.CLOSED:
             if self.config.window_kind is WindowKind.TIME:
                 self._evict(self._now)
-            rows = [(failed, slow) for _, failed, slow in self._window]
-        else:
-            rows = []
-        return len(rows), sum(f for f, _ in rows), sum(s for _, s in rows)
+            calls, failures, slow = self._window_sums
+            return calls, failures, slow
+        return 0, 0, 0
 
     def _trip_reason(self, calls: int, failures: int, slow: int) -> str | None:
         cfg = self.config
@@ -416,6 +433,7 @@ class Breaker:
         self._state = to_state
         self._generation += 1
         self._window.clear()
+        self._window_sums = [0, 0, 0]
         self._probes_out.clear()
         self._probe_results.clear()
         self._open_until = open_until

@@ -153,7 +153,7 @@ configs = st.builds(
     reset_growth_on_close=st.booleans(),
 )
 steps = st.sampled_from([0.0, 0.0, 0.25, 1.0, 2.0, 3.0, 7.0, 40.0])
-latencies = st.sampled_from([0.0, 0.5, 1.0, 2.0, 5.0])
+latencies = st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0, 2.0, 5.0])
 
 
 class BreakerVersusModel(RuleBasedStateMachine):
@@ -186,7 +186,7 @@ class BreakerVersusModel(RuleBasedStateMachine):
                 assert got.next_probe_at == next_probe
 
     @precondition(lambda self: self.outstanding)
-    @rule(data=st.data(), kind=st.sampled_from(["success", "failure", "ignored"]),
+    @rule(data=st.data(), kind=st.sampled_from(["success", "success", "failure", "ignored"]),
           latency=latencies, dt=steps)
     def report(self, data: st.DataObject, kind: str, latency: float, dt: float) -> None:
         index = data.draw(st.integers(0, len(self.outstanding) - 1), label="which permit")
@@ -200,6 +200,18 @@ class BreakerVersusModel(RuleBasedStateMachine):
             self.real.on_ignored(permit, now)
         self.model.outcome(permit.id, permit.generation, kind, latency, now)
 
+    @rule(n=st.integers(1, 10), dt=steps)
+    def healthy_traffic(self, n: int, dt: float) -> None:
+        """A run of fast successful calls, each reported before the next is made."""
+        now = self._step(dt)
+        for _ in range(n):
+            got = self.real.acquire(now)
+            kind, _, _ = self.model.acquire(now)
+            assert isinstance(got, Permit) == (kind == "permit")
+            if isinstance(got, Permit):
+                self.real.on_success(got, 0.0, now)
+                self.model.outcome(got.id, got.generation, "success", 0.0, now)
+
     @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 100.0]), dt=steps)
     def venue_backoff(self, seconds: float, dt: float) -> None:
         now = self._step(dt)
@@ -211,6 +223,22 @@ class BreakerVersusModel(RuleBasedStateMachine):
         now = self._step(dt)
         self.real.advance(now)
         self.model.tick(now)
+
+    @rule(which=st.sampled_from(["open_until", "half_open_timeout"]),
+          offset=st.sampled_from([-1e-6, 0.0]))
+    def jump_to_a_deadline(self, which: str, offset: float) -> None:
+        """Land exactly on (or just before) the instant a time-driven transition is due."""
+        ref = self.model
+        if which == "open_until" and ref.state is OPEN:
+            target = ref.open_until + offset
+        elif which == "half_open_timeout" and ref.state is HALF_OPEN:
+            target = ref.half_open_since + self.cfg.half_open_timeout + offset
+        else:
+            return
+        if target >= self.now:
+            self.now = target
+            self.real.advance(target)
+            self.model.tick(target)
 
     @rule(command=st.sampled_from(["force_open", "disable", "reset"]), dt=steps)
     def operator(self, command: str, dt: float) -> None:
@@ -259,6 +287,6 @@ class BreakerVersusModel(RuleBasedStateMachine):
 
 
 BreakerVersusModel.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None
+    max_examples=300, stateful_step_count=50, deadline=None
 )
 TestBreakerVersusModel = BreakerVersusModel.TestCase
