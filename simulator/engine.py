@@ -228,6 +228,8 @@ class Engine:
             self._open_cids: dict[str, dict[str, int]] = {aid: {} for aid in self._accounts}
             self._last_cids: dict[str, dict[str, int]] = {aid: {} for aid in self._accounts}
             self._fills: dict[str, list[Fill]] = {aid: [] for aid in self._accounts}
+            self._fills_by_order: dict[int, list[Fill]] = {}
+            self._open: dict[str, dict[int, Order]] = {aid: {} for aid in self._accounts}
             self._house_orders: dict[str, list[Order]] = {s: [] for s in self._markets}
             self._next_order_id = 1
             self._next_trade_id = 1
@@ -372,6 +374,7 @@ class Engine:
             fills = self._match(state, order, now)
             if order.remaining > 0 and tif is TimeInForce.GTC:
                 (book.bids if order_side is Side.BUY else book.asks).add(order)
+                self._open[account][order.id] = order
                 book.sequence += 1
             elif order.status.is_open:
                 self._close(order, OrderStatus.EXPIRED, now)
@@ -448,6 +451,7 @@ class Engine:
                 fee_currency=got_currency, is_maker=is_maker, time=now,
             )
             self._fills[order.account].append(fill)
+            self._fills_by_order.setdefault(order.id, []).append(fill)
             fills.append(fill)
         state.tape.append(Trade(trade_id, spec.symbol, price, qty, quote, taker.side, now))
         state.last = price
@@ -462,6 +466,7 @@ class Engine:
         """Move an order to a final state and release whatever it still locks."""
         order.status = status
         order.updated_at = now
+        self._open[order.account].pop(order.id, None)
         if order.locked:
             spec = self._markets[order.symbol].spec
             currency = spec.quote if order.side is Side.BUY else spec.base
@@ -515,19 +520,8 @@ class Engine:
         """This account's open orders, oldest first."""
         with self._lock:
             self.account(account)
-            ids = sorted(self._open_ids(account))
-            orders = [self._orders[i] for i in ids]
-            return [o for o in orders if symbol is None or o.symbol == symbol]
-
-    def _open_ids(self, account: str) -> Iterable[int]:
-        if account == HOUSE:
-            return [o.id for orders in self._house_orders.values() for o in orders
-                    if o.status.is_open]
-        ids = set()
-        for oid in reversed(self._account_orders[account]):
-            if self._orders[oid].status.is_open:
-                ids.add(oid)
-        return ids
+            return [o for _, o in sorted(self._open[account].items())
+                    if symbol is None or o.symbol == symbol]
 
     def orders(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
         """Every order the venue accepted (for one account or all), oldest first. The house's
@@ -549,7 +543,11 @@ class Engine:
         with self._lock:
             self.account(account)
             out = []
-            for f in self._fills[account]:
+            source = self._fills[account] if order_id is None else \
+                self._fills_by_order.get(order_id, [])
+            for f in source:
+                if f.account != account:
+                    continue
                 if symbol is not None and f.symbol != symbol:
                     continue
                 if since is not None and f.time < since:
@@ -722,6 +720,7 @@ class Engine:
         self._match(state, order, now)
         if order.remaining > 0:
             (state.book.bids if side is Side.BUY else state.book.asks).add(order)
+            self._open[HOUSE][order.id] = order
 
     # ------------------------------------------------------------------ invariants
     def audit(self) -> list[str]:
@@ -739,6 +738,10 @@ class Engine:
                     expected_locked[key] = expected_locked.get(key, _ZERO) + order.locked
                 elif order.locked:
                     problems.append(f"closed order {order.id} still locks {order.locked}")
+            open_ids = {o.id for o in self._orders.values() if o.status.is_open}
+            indexed = {oid for orders in self._open.values() for oid in orders}
+            if open_ids != indexed:
+                problems.append(f"open-order index out of date: {open_ids ^ indexed}")
             for account, wallets in self._wallets.items():
                 for currency, w in wallets.items():
                     if w.free < 0 or w.locked < 0:
