@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import attrs
 
+from gateway.classify import Outcome
 from gateway.errors import ForeignPermitError, InvalidConfigError, InvalidOutcomeError
 
 
@@ -276,6 +277,18 @@ class Breaker:
     def on_failure(self, permit: Permit, latency: float, now: float) -> None:
         """The call failed in a way that says the venue is unhealthy (see classify.py)."""
         self._record(permit, latency, now, failed=True)
+
+    def record(self, permit: Permit, outcome: Outcome, latency: float, now: float) -> None:
+        """Report a classified outcome (see classify.py): dispatches to on_success/on_failure/
+        on_ignored, so an actor can forward a worker's classification as is."""
+        if outcome is Outcome.SUCCESS:
+            self.on_success(permit, latency, now)
+        elif outcome is Outcome.FAILURE:
+            self.on_failure(permit, latency, now)
+        elif outcome is Outcome.IGNORED:
+            self.on_ignored(permit, now)
+        else:
+            raise InvalidOutcomeError(f"not an Outcome: {outcome!r}")
 
     def on_ignored(self, permit: Permit, now: float) -> None:
         """The call ended in a way that says nothing about venue health; frees a probe slot."""

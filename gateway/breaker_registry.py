@@ -19,8 +19,10 @@ from gateway.breaker import (
     BreakerConfig,
     BreakerMetrics,
     BreakerState,
+    Permit,
     Transition,
 )
+from gateway.classify import Outcome
 from gateway.errors import InvalidConfigError
 
 
@@ -75,6 +77,18 @@ class BreakerRegistry:
             self._breakers[key] = breaker
         self._last_used[key] = max(now, self._last_used.get(key, now))
         return breaker
+
+    def record(
+        self, key: BreakerKey, permit: Permit, outcome: Outcome, latency: float, now: float
+    ) -> bool:
+        """Report an outcome to `key`'s breaker and mark it used; False (nothing recorded) if
+        that breaker was evicted meanwhile, since the permit's accounting went with it."""
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            return False
+        self._last_used[key] = max(now, self._last_used[key])
+        breaker.record(permit, outcome, latency, now)
+        return True
 
     def find(self, key: BreakerKey) -> Breaker | None:
         """The breaker for `key` if it exists; does not create or touch it."""

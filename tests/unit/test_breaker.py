@@ -15,6 +15,7 @@ from gateway.breaker import (
     Transition,
     WindowKind,
 )
+from gateway.classify import Outcome
 from gateway.errors import ForeignPermitError, InvalidConfigError, InvalidOutcomeError
 
 S = BreakerState
@@ -267,3 +268,14 @@ def test_metrics_snapshot() -> None:
     breaker.acquire(1.0)
     m = breaker.metrics(1.0)
     assert (m.state, m.rejected, m.opened_count, m.open_until) == (S.OPEN, 1, 1, 10.0)
+
+
+def test_record_dispatches_classified_outcomes() -> None:
+    breaker, _ = make()
+    breaker.record(permit(breaker, 0.0), Outcome.SUCCESS, 0.1, 0.0)
+    breaker.record(permit(breaker, 0.0), Outcome.IGNORED, 0.1, 0.0)
+    with pytest.raises(InvalidOutcomeError):
+        breaker.record(permit(breaker, 0.0), "failure", 0.1, 0.0)  # type: ignore[arg-type]
+    breaker.record(permit(breaker, 0.0), Outcome.FAILURE, 0.1, 0.0)
+    m = breaker.metrics()
+    assert (m.calls, m.failures, m.ignored, m.state) == (2, 1, 1, S.OPEN)

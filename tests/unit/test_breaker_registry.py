@@ -8,7 +8,8 @@ import pytest
 
 from gateway.breaker import BreakerConfig, BreakerState, Permit, Transition
 from gateway.breaker_registry import BreakerKey, BreakerRegistry
-from gateway.errors import InvalidConfigError
+from gateway.classify import Outcome
+from gateway.errors import ForeignPermitError, InvalidConfigError
 
 CONFIG = BreakerConfig(window_size=2, minimum_calls=2, open_base=5.0, open_cap=5.0, jitter=0.0)
 
@@ -89,3 +90,22 @@ def test_idle_ttl_must_be_positive() -> None:
     with pytest.raises(InvalidConfigError) as info:
         BreakerRegistry(CONFIG, idle_ttl=0)
     assert info.value.field == "idle_ttl"
+
+
+def test_record_routes_classified_outcomes() -> None:
+    registry = BreakerRegistry(CONFIG)
+    key = BreakerKey("binance", "trading", "create_order")
+    other = BreakerKey("binance", "trading", "cancel_order")
+    for outcome in (Outcome.IGNORED, Outcome.FAILURE, Outcome.FAILURE):
+        permit = registry.get(key, 0.0).acquire(0.0)
+        assert isinstance(permit, Permit)
+        assert registry.record(key, permit, outcome, 0.1, 0.0)
+    assert registry.get(key, 0.0).state is BreakerState.OPEN
+    assert registry.snapshot(0.0)[key].ignored == 1
+    stray = registry.get(other, 0.0).acquire(0.0)
+    assert isinstance(stray, Permit)
+    with pytest.raises(ForeignPermitError):
+        registry.record(key, stray, Outcome.SUCCESS, 0.1, 0.0)
+    registry.get(other, 0.0)
+    assert registry.evict_idle(1000.0) == [other]
+    assert registry.record(other, stray, Outcome.SUCCESS, 0.1, 1000.0) is False
