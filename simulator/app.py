@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -156,13 +157,18 @@ def _bad_request(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=400)
 
 
+def _text(value: Decimal) -> str:
+    """Plain decimal notation (never ``1E+1`` or ``0E-8``): exact and easy to read."""
+    return format(value, "f")
+
+
 def order_to_admin(order: Order) -> dict[str, Any]:
     return {
         "account": order.account, "id": order.id, "client_order_id": order.client_order_id,
         "symbol": order.symbol, "side": order.side.value, "type": order.type.value,
         "time_in_force": order.time_in_force.value,
-        "price": None if order.price is None else str(order.price),
-        "amount": str(order.amount), "filled": str(order.filled), "cost": str(order.cost),
+        "price": None if order.price is None else _text(order.price),
+        "amount": _text(order.amount), "filled": _text(order.filled), "cost": _text(order.cost),
         "status": order.status.value, "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
@@ -171,8 +177,8 @@ def order_to_admin(order: Order) -> dict[str, Any]:
 def fill_to_admin(fill: Fill) -> dict[str, Any]:
     return {
         "account": fill.account, "id": fill.trade_id, "order_id": fill.order_id,
-        "symbol": fill.symbol, "side": fill.side.value, "price": str(fill.price),
-        "amount": str(fill.amount), "cost": str(fill.quote_amount), "fee": str(fill.fee),
+        "symbol": fill.symbol, "side": fill.side.value, "price": _text(fill.price),
+        "amount": _text(fill.amount), "cost": _text(fill.quote_amount), "fee": _text(fill.fee),
         "fee_currency": fill.fee_currency, "is_maker": fill.is_maker, "time": fill.time,
     }
 
@@ -215,14 +221,14 @@ def _admin_routes(venue: Venue) -> list[StarletteRoute]:
 
     async def balances(request: Request) -> Response:
         return JSONResponse({
-            account: {c: {"free": str(b.free), "locked": str(b.locked)}
+            account: {c: {"free": _text(b.free), "locked": _text(b.locked)}
                       for c, b in wallets.items()}
             for account, wallets in engine.all_balances().items()
         })
 
     async def audit(request: Request) -> Response:
         return JSONResponse({"problems": engine.audit(),
-                             "totals": {c: str(v) for c, v in engine.totals().items()}})
+                             "totals": {c: _text(v) for c, v in engine.totals().items()}})
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
