@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -85,6 +85,12 @@ def _jitter(inst: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise InvalidChildSpec(f"BackoffPolicy: jitter must be in [0, 1), got {value!r}")
 
 
+def _as_tuple(children: Any) -> tuple[Any, ...]:
+    if isinstance(children, ChildSpec | SupervisorSpec) or not isinstance(children, Iterable):
+        raise InvalidChildSpec(f"children must be a sequence of specs, got {children!r}")
+    return tuple(children)
+
+
 @attrs.frozen(slots=True)
 class BackoffPolicy:
     """Delay before restarting a child: initial * factor**n, +/- jitter, capped at max.
@@ -126,7 +132,7 @@ class SupervisorSpec:
 
     id: str = attrs.field(validator=_valid_id)
     strategy: Strategy = attrs.field(validator=_instance_of(Strategy))
-    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(converter=tuple)
+    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(converter=_as_tuple)
     intensity: int = attrs.field(default=3)
     period: float = attrs.field(default=5.0, validator=_positive_finite)
     backoff: BackoffPolicy = attrs.field(

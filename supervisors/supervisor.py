@@ -69,8 +69,12 @@ class _Child:
         self.ever_started = False
 
 
+_FAILURE_TEXT_LIMIT = 300
+
+
 def _describe_failure(failure: BaseException) -> str:
-    text = str(failure)
+    """One line for status and events; capped, since exception texts can be long (or leak)."""
+    text = " ".join(str(failure).split())[:_FAILURE_TEXT_LIMIT]
     return f"{type(failure).__name__}: {text}" if text else type(failure).__name__
 
 

@@ -135,3 +135,8 @@ def test_specs_are_comparable_values() -> None:
     assert ChildSpec("w", never_started) == ChildSpec("w", never_started)
     with pytest.raises(AttributeError):
         ChildSpec("w", never_started).id = "x"  # type: ignore[misc]
+
+
+def test_children_must_be_a_sequence() -> None:
+    with pytest.raises(InvalidChildSpec, match="children must be a sequence"):
+        SupervisorSpec("node", Strategy.ONE_FOR_ONE, ChildSpec("w", never_started))  # type: ignore[arg-type]
