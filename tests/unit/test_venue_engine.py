@@ -247,3 +247,46 @@ def test_order_book_is_sorted_and_aggregated(engine):
 def test_invalid_specs_are_rejected_at_definition(make):
     with pytest.raises(ConfigError):
         make()
+
+
+# ---------------------------------------------------------------- configuration (TOML data)
+
+def test_config_from_dict_builds_accounts_markets_and_faults():
+    from simulator import config_from_dict
+
+    config, plan = config_from_dict({
+        "seed": 9,
+        "markets": [{"symbol": "BTC/USDT", "tick_size": "0.1", "step_size": "0.001",
+                     "min_qty": "0.001", "min_notional": 10, "initial_price": "50000",
+                     "house_level_qty": "1", "house_levels": 3}],
+        "accounts": [{"api_key": "alice", "secret": "s", "balances": {"USDT": "100"},
+                      "taker_fee": "0.002"}],
+        "faults": {"seed": 4, "rules": [{"endpoint": "*", "fault": "error_503",
+                                         "probability": 0.1}]},
+    }, seed=11)
+    assert config.seed == 11
+    assert [a.id for a in config.accounts] == ["demo-key", "alice"]
+    assert config.accounts[1].balances == {"USDT": D("100")}
+    assert config.accounts[1].taker_fee == D("0.002")
+    assert config.markets[0].min_notional == D("10") and config.markets[0].house_levels == 3
+    assert plan.seed == 4 and plan.rules[0].fault == "error_503"
+    engine = Engine(config)
+    assert engine.balance("alice", "USDT").free == D("100")
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"markets": [{"symbol": "BTC/USDT", "tick_size": 0.01}]}, "decimals as strings"),
+    ({"markets": [{"symbol": "BTC/USDT", "tick": "1"}]}, "unknown keys"),
+    ({"accounts": [{"api_key": "a", "secret": "s", "balances": {"BTC": "x"}}]},
+     "not a decimal"),
+    ({"accounts": [{"api_key": "demo-key", "secret": "s"}]}, "duplicate"),
+    ({"accounts": ["alice"]}, "must be a table"),
+    ({"seed": "one"}, "seed"),
+    ({"colour": "red"}, "unknown keys"),
+    ({"faults": {"rules": [{"endpoint": "*", "fault": "nope"}]}}, "unknown fault"),
+])
+def test_config_errors_name_the_culprit(data, fragment):
+    from simulator import config_from_dict
+
+    with pytest.raises(ConfigError, match=fragment):
+        config_from_dict(data)
