@@ -194,6 +194,9 @@ class Supervisor(SupervisedActor):
         if not link.start_ok:
             return False  # on_start crashed: its exit is queued and handled as a crash
         names.register(child.name, ref)
+        self._log.bind(context="child_started", child=child.name).debug(
+            "child {} started (restarts {})", child.name, child.restarts
+        )
         if child.ever_started:
             publish(ChildRestarted(self.label, child.spec.id, child.name, child.restarts, delay,
                                    time.time()))
