@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import given, settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from gateway.classify import BackoffKind, BackoffSignal
 from gateway.ratelimit import AccountLimiter, Granted, LimiterConfig, PauseReason, Wait
 
 EPS = 1e-9
@@ -76,3 +79,63 @@ def test_wait_is_exact(config: LimiterConfig, spend: list[float], cost: float, g
         early = copy.deepcopy(limiter)
         assert isinstance(early.try_acquire(cost, now + got.seconds * 0.99 - 1e-6), Wait)
         assert isinstance(limiter.try_acquire(cost, now + got.seconds + 1e-9), Granted)
+
+
+class SharedAccountBucket(RuleBasedStateMachine):
+    """Several workers share one account bucket; the venue sends 429s and bans at any time."""
+
+    @initialize(config=configs)
+    def start(self, config: LimiterConfig) -> None:
+        self.config = config
+        self.limiter = AccountLimiter(config, now=0.0)
+        self.now = 0.0
+        self.grants: list[tuple[float, float]] = []
+        self.paused_until = 0.0
+
+    @rule(worker=st.integers(0, 7), dt=st.sampled_from([0.0, 0.01, 0.1, 1.0]),
+          cost=st.sampled_from([0.1, 0.4, 1.0, 4.0]))
+    def worker_asks(self, worker: int, dt: float, cost: float) -> None:
+        self.now += dt
+        if cost > self.config.usable_capacity:
+            return
+        got = self.limiter.try_acquire(cost, self.now)
+        if isinstance(got, Granted):
+            assert self.now >= self.paused_until
+            self.grants.append((self.now, cost))
+        elif self.now < self.paused_until:
+            assert got.reason is not None
+            assert got.seconds == pytest.approx(self.paused_until - self.now)
+
+    @rule(kind=st.sampled_from(BackoffKind), seconds=st.sampled_from([0.5, 2.0, 120.0]))
+    def venue_signals(self, kind: BackoffKind, seconds: float) -> None:
+        self.limiter.on_signal(BackoffSignal(kind, seconds, "test"), self.now)
+        self.paused_until = max(self.paused_until, self.now + seconds)
+
+    @rule(before=st.sampled_from([1e-6, 0.05]))
+    def ask_just_before_the_pause_ends(self, before: float) -> None:
+        if self.paused_until - before > self.now:
+            self.now = self.paused_until - before
+            got = self.limiter.try_acquire(0.1, self.now)  # every config's bucket holds 0.1
+            assert isinstance(got, Wait) and got.reason is not None
+
+    @invariant()
+    def tokens_within_bounds(self) -> None:
+        if hasattr(self, "limiter"):
+            tokens = self.limiter.statistics(self.now).tokens
+            assert -EPS <= tokens <= self.config.usable_capacity + EPS
+
+    @invariant()
+    def allowance_over_every_window_ending_now(self) -> None:
+        if not hasattr(self, "limiter"):
+            return
+        total = 0.0
+        for at, cost in reversed(self.grants):
+            total += cost
+            allowance = self.config.usable_capacity + self.config.usable_rate * (self.now - at)
+            assert total <= allowance + EPS
+
+
+SharedAccountBucket.TestCase.settings = settings(
+    max_examples=100, stateful_step_count=60, deadline=None
+)
+TestSharedAccountBucket = SharedAccountBucket.TestCase

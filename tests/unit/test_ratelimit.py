@@ -70,6 +70,7 @@ def test_ban_signal_outranks_rate_limit_and_empties_bucket() -> None:
     limiter = AccountLimiter(LimiterConfig(10.0, 1.0), now=0.0)
     limiter.on_signal(BackoffSignal(BackoffKind.RATE_LIMIT, 2.0, "Retry-After"), now=0.0)
     limiter.on_signal(BackoffSignal(BackoffKind.BAN, 120.0, "banned until"), now=1.0)
+    assert limiter.statistics(1.0).tokens == 0.0  # the venue's counter is evidently full
     assert limiter.try_acquire(1.0, 50.0) == Wait(71.0, PauseReason.BAN)
     assert limiter.statistics(50.0).pause_reason is PauseReason.BAN
     assert isinstance(limiter.try_acquire(1.0, 121.0), Granted)
