@@ -74,6 +74,11 @@ class HeldResponse(Response):
             await asyncio.wait_for(until_disconnect(), timeout=self.hold_s)
         except TimeoutError:
             pass
+        except asyncio.CancelledError:
+            # The server is shutting down: the held client loses its connection, as it
+            # would with a real venue going away, instead of getting a 500.
+            await _drop_connection(scope)
+            return
         await _drop_connection(scope)
 
 

@@ -179,3 +179,29 @@ def test_account_filtered_rules_hit_only_that_account():
             install_faults(venue.url, [{"endpoint": "*", "fault": "error_503",
                                         "account": "ghost"}])
         assert info.value.code == 400
+
+
+def test_stopping_the_venue_drops_held_requests_promptly():
+    with running_venue() as venue:
+        install_faults(venue.url, [{"endpoint": "fetch_ticker", "fault": "hang"}])
+        client = binance_client(venue.url, timeout_ms=30_000)
+        client.load_markets()
+        outcome = {}
+
+        def held():
+            try:
+                client.fetch_ticker(SYMBOL)
+            except ccxt.BaseError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=held)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while admin(venue.url, "/_sim/faults")["stats"][0]["fired"] == 0:
+            assert time.monotonic() < deadline, "the request never reached the venue"
+            time.sleep(0.01)
+        started = time.monotonic()
+    assert time.monotonic() - started < 5
+    worker.join(5)
+    assert isinstance(outcome.get("error"), ccxt.NetworkError)
+    assert not isinstance(outcome["error"], ccxt.ExchangeNotAvailable), "not a 500"
