@@ -86,7 +86,8 @@ _TABLE: tuple[tuple[type[BaseException], Outcome, bool, bool, str], ...] = (
 def classify_exception(exc: BaseException, *, http_status: int | None = None) -> Classification:
     """Classify an exception raised by an exchange call; never raises.
 
-    `http_status`, when the caller knows it, overrides ccxt's fallback class for 5xx answers.
+    `http_status`, when the caller knows it, overrides ccxt's fallback class for 5xx answers
+    and clears `ambiguous` for 4xx answers other than 408.
     """
     name = type(exc).__name__
     if http_status is not None and 500 <= http_status <= 599 and not isinstance(
@@ -95,6 +96,10 @@ def classify_exception(exc: BaseException, *, http_status: int | None = None) ->
         return Classification(Outcome.FAILURE, True, True, name, f"HTTP {http_status}")
     for cls, outcome, ambiguous, retryable, reason in _TABLE:
         if isinstance(exc, cls):
+            if ambiguous and http_status is not None and 400 <= http_status <= 499:
+                # A 4xx answer (ccxt maps 400/403/404 to ExchangeNotAvailable) means the venue
+                # read and refused the request; only 408 leaves the outcome open.
+                ambiguous = http_status == 408
             return Classification(outcome, ambiguous, retryable, name, reason)
     return Classification(Outcome.IGNORED, True, False, name, "unclassified exception")
 

@@ -92,6 +92,14 @@ def test_http_5xx_fallback_fails_and_is_ambiguous() -> None:
     assert classify_exception(ccxt.InvalidOrder("x"), http_status=400).outcome is IGN
 
 
+def test_4xx_mapped_to_network_family_is_not_ambiguous() -> None:
+    with pytest.raises(ccxt.BaseError) as info:
+        ccxt.binance().handle_http_status_code(404, "Not Found", "https://v/x", "POST", "")
+    got = classify_exception(info.value, http_status=404)
+    assert (got.outcome, got.ambiguous) == (F, False)
+    assert classify_exception(ccxt.RequestTimeout("408"), http_status=408).ambiguous
+
+
 def test_real_ccxt_http_status_mapping_is_classified() -> None:
     binance = ccxt.binance()
     with pytest.raises(ccxt.BaseError) as info:
