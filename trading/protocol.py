@@ -506,8 +506,9 @@ class ProtocolConfig:
 
 @attrs.frozen(slots=True)
 class Order:
-    """One transaction's order. ``venue_filled`` is the venue's figure; ``fills`` the trades
-    seen; ``filled`` the larger of the two. Query timing lives in the in-flight schedule."""
+    """One transaction's order. ``filled`` is the largest executed quantity known, from venue
+    reports or from the trades in ``fills``; settling waits until the trades account for all
+    of it. Query timing lives in the in-flight schedule, not here."""
 
     transaction_id: str
     venue: str
@@ -521,7 +522,7 @@ class Order:
     reserved: bool = False
     attempts: int = 0
     venue_order_id: str | None = None
-    venue_filled: Decimal = Decimal(0)
+    filled: Decimal = Decimal(0)
     average_price: Decimal | None = None
     fills: tuple[Trade, ...] = ()
     cancel_requested_at: datetime | None = attrs.field(default=None, validator=_aware)
@@ -542,10 +543,6 @@ class Order:
         return sum((t.amount * t.price for t in self.fills), Decimal(0))
 
     @property
-    def filled(self) -> Decimal:
-        return max(self.venue_filled, self.fills_total)
-
-    @property
     def is_closed(self) -> bool:
         return self.state in CLOSED_STATES
 
@@ -557,7 +554,7 @@ class Order:
     @property
     def trades_complete(self) -> bool:
         """Every execution the venue reported has its trade record (needed to settle)."""
-        return self.fills_total >= self.venue_filled
+        return self.fills_total >= self.filled
 
 
 # --------------------------------------------------------------------------- events
@@ -888,8 +885,10 @@ def _commit(order: Order, target: OrderState, cause: str, now: datetime,
 
 
 def _merge_trades(order: Order, trades: tuple[Trade, ...]) -> tuple[tuple[Trade, ...],
-                                                                    tuple[Trade, ...]]:
-    """Deduplicate by trade id; refuse a reused id with other figures and overfills."""
+                                                                    tuple[Trade, ...], Decimal]:
+    """Deduplicate by trade id; refuse a reused id with other figures and overfills.
+
+    Returns all fills, the new ones, and the trades' total."""
     known = {t.trade_id: t for t in order.fills}
     new: list[Trade] = []
     for trade in trades:
@@ -904,7 +903,7 @@ def _merge_trades(order: Order, trades: tuple[Trade, ...]) -> tuple[tuple[Trade,
     total = sum((t.amount for t in fills), Decimal(0))
     if total > order.intent.amount:
         raise FillExceedsAmount(order.transaction_id, total, order.intent.amount)
-    return fills, tuple(new)
+    return fills, tuple(new), total
 
 
 def _observe(order: Order, snapshot: VenueSnapshot, cause: str, now: datetime,
@@ -917,30 +916,27 @@ def _observe(order: Order, snapshot: VenueSnapshot, cause: str, now: datetime,
             and snapshot.venue_order_id != order.venue_order_id):
         raise ConflictingVenueReport(tx, f"venue order id {snapshot.venue_order_id} but "
                                          f"{order.venue_order_id} is known: two venue orders")
-    fills, new_trades = _merge_trades(order, snapshot.trades)
-    venue_filled = max(order.venue_filled, snapshot.filled)
+    fills, new_trades, fills_total = _merge_trades(order, snapshot.trades)
+    filled = max(order.filled, snapshot.filled, fills_total)
     reported = _VENUE_TARGET[snapshot.status]
     if order.is_closed and reported is OrderState.OPEN and order.acknowledged_at is not None:
         target = order.state  # an older report of an order that has closed since
     else:
         target = reported
-    if target is OrderState.OPEN and max(venue_filled, sum(
-            (t.amount for t in fills), Decimal(0))) == order.intent.amount:
+    if target is OrderState.OPEN and filled == order.intent.amount:
         target = OrderState.FILLED
-    if target is OrderState.REJECTED and venue_filled > 0:
-        raise ConflictingVenueReport(tx, f"rejected with {venue_filled} filled")
-    changes: dict[str, Any] = {
-        "fills": fills,
-        "venue_filled": venue_filled,
-        "venue_order_id": order.venue_order_id or snapshot.venue_order_id,
-        "average_price": snapshot.average_price or order.average_price,
-    }
-    if order.acknowledged_at is None and reported is not OrderState.REJECTED:
-        changes["acknowledged_at"] = snapshot.observed_at
+    if target is OrderState.REJECTED and filled > 0:
+        raise ConflictingVenueReport(tx, f"rejected with {filled} filled")
+    changes: dict[str, Any] = {"fills": fills, "filled": filled}
+    if not order.is_final:  # a final order takes no late details, only refuses news
+        changes["venue_order_id"] = order.venue_order_id or snapshot.venue_order_id
+        changes["average_price"] = snapshot.average_price or order.average_price
+        if order.acknowledged_at is None and reported is not OrderState.REJECTED:
+            changes["acknowledged_at"] = snapshot.observed_at
     write: tuple[Effect, ...] = ()
     if target is OrderState.OPEN and order.cancel_requested_at is not None:
         changes["cancel_attempts"] = order.cancel_attempts + 1
-        write = (SendCancel(tx, order.client_order_id, changes["venue_order_id"],
+        write = (SendCancel(tx, order.client_order_id, changes.get("venue_order_id"),
                             order.intent.symbol, changes["cancel_attempts"]),)
     return _commit(order, target, cause, now, changes, event, config,
                    new_trades=new_trades, write=write)
@@ -1092,15 +1088,14 @@ def _fill(order: Order, event: Fill, now: datetime, config: ProtocolConfig) -> S
         raise InvalidTransition(order.transaction_id, state, OrderState.OPEN,
                                 f"Fill {event.trade.trade_id}",
                                 "a trade for an order the venue never held")
-    fills, new_trades = _merge_trades(order, (event.trade,))
-    total = sum((t.amount for t in fills), Decimal(0))
+    fills, new_trades, total = _merge_trades(order, (event.trade,))
     if order.is_closed:
         target = state
     elif total == order.intent.amount:
         target = OrderState.FILLED
     else:
         target = OrderState.OPEN  # a trade proves the order exists
-    changes: dict[str, Any] = {"fills": fills}
+    changes: dict[str, Any] = {"fills": fills, "filled": max(order.filled, total)}
     if order.acknowledged_at is None:
         changes["acknowledged_at"] = now
     write: tuple[Effect, ...] = ()

@@ -615,3 +615,31 @@ def test_bad_config_is_refused() -> None:
         ProtocolConfig(absence_grace=timedelta(0))
     with pytest.raises(ValueError, match="max_submit_attempts"):
         ProtocolConfig(max_submit_attempts=0)
+
+
+def test_venue_report_after_settlement_via_trades_is_not_news() -> None:
+    """Regression (found by the stateful test): trades filled the order before any venue
+    report did; the venue's later "closed, filled 1" must not be refused as a change."""
+    order = go(open_order(), Fill(trade("T1", "1"))).order
+    final = go(order, Settled()).order
+    step = go(final, OrderObserved(snap("closed", "1")))
+    assert step.ignored is not None and step.order == final
+
+
+def test_final_order_drops_late_details_but_refuses_contradictions() -> None:
+    order = go(unknown_order(), Fill(trade("T1", "1"))).order
+    assert order.venue_order_id is None and order.state is OrderState.FILLED
+    final = go(order, Settled()).order
+    assert go(final, OrderObserved(snap("closed", "1", vid="v7"))).ignored is not None
+    with pytest.raises(InvalidTransition):
+        go(final, OrderObserved(snap("canceled", "1", vid="v7")))
+
+
+def test_order_and_effects_round_trip_through_the_message_codec() -> None:
+    from messages.codec import from_json, to_json
+
+    step = go(go(open_order(), OrderObserved(snap("canceled", "0.5", [trade("a", "0.2")]))).order,
+              Fill(trade("b", "0.3")))
+    assert from_json(Order, to_json(step.order)) == step.order
+    for effect in step.effects:
+        assert from_json(type(effect), to_json(effect)) == effect
