@@ -293,11 +293,14 @@ class OrderIntent:
               amount: object, price: object = None,
               time_in_force: object = None) -> OrderIntent:
         """Parse caller input (strings from JSON); OrderValidationError names the bad field."""
-        for name, text in (("client_id", client_id), ("symbol", symbol)):
+        def label(name: str, text: object) -> str:
             if not isinstance(text, str) or not text.strip() or len(text) > 64:
                 raise OrderValidationError(name, "invalid",
                                            f"expected a non-empty str of at most 64 chars, "
                                            f"got {text!r}")
+            return text
+
+        caller_key, market_symbol = label("client_id", client_id), label("symbol", symbol)
         order_type = _enum(OrderType, type, "type")
         qty = _decimal(amount, "amount")
         if qty <= 0:
@@ -318,7 +321,7 @@ class OrderIntent:
         if order_type is OrderType.MARKET and order_side is Side.BUY and limit is None:
             raise OrderValidationError("price", "required",
                                        "a market buy needs a price to reserve funds against")
-        return cls(client_id, symbol, order_side, order_type, qty, limit, tif)
+        return cls(caller_key, market_symbol, order_side, order_type, qty, limit, tif)
 
 
 @attrs.frozen(slots=True)

@@ -643,3 +643,13 @@ def test_order_and_effects_round_trip_through_the_message_codec() -> None:
     assert from_json(Order, to_json(step.order)) == step.order
     for effect in step.effects:
         assert from_json(type(effect), to_json(effect)) == effect
+
+
+@pytest.mark.parametrize(("field", "value"), [("client_id", ""), ("client_id", "x" * 65),
+                                              ("symbol", None), ("symbol", "  ")])
+def test_intent_parse_refuses_bad_labels(field: str, value: object) -> None:
+    raw = {"client_id": "c1", "symbol": "BTC/USDT", "side": "buy", "type": "limit",
+           "amount": "1", "price": "100", field: value}
+    with pytest.raises(OrderValidationError) as err:
+        OrderIntent.parse(**raw)
+    assert err.value.field == field
