@@ -212,18 +212,22 @@ class Breaker:
 
     @property
     def generation(self) -> int:
+        """Bumped on every transition; permits from older generations report as `late`."""
         return self._generation
 
     @property
     def probes_in_flight(self) -> int:
+        """Half-open permits issued and not yet reported."""
         return len(self._probes_out)
 
     @property
     def level(self) -> int:
+        """Openings since the last reset: the exponent of the next open duration."""
         return self._level
 
     @property
     def open_until(self) -> float | None:
+        """When an OPEN breaker lets the next probe through (None in other states)."""
         return self._open_until
 
     def metrics(self, now: float | None = None) -> BreakerMetrics:

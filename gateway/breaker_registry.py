@@ -94,9 +94,6 @@ class BreakerRegistry:
         """The breaker for `key` if it exists; does not create or touch it."""
         return self._breakers.get(key)
 
-    def keys(self) -> list[BreakerKey]:
-        return list(self._breakers)
-
     def __len__(self) -> int:
         return len(self._breakers)
 

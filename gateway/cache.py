@@ -149,9 +149,6 @@ class MarketDataCache:
         """Entries on disk, stale ones included."""
         return len(self._disk)
 
-    def clear(self) -> None:
-        self._disk.clear()
-
     def close(self) -> None:
         self._disk.close()
 
