@@ -499,22 +499,24 @@ class Engine:
 
     def get_order(self, account: str, order_id: int) -> Order:
         """This account's order with ``order_id``; raises ``UnknownOrder``."""
-        order = self._orders.get(order_id)
-        if order is None or order.account != account:
-            raise UnknownOrder(f"order {order_id} does not exist for this account")
-        return order
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None or order.account != account:
+                raise UnknownOrder(f"order {order_id} does not exist for this account")
+            return order
 
     def get_order_by_client_id(self, account: str, client_order_id: str,
                                open_only: bool = False) -> Order:
         """The open order with this client id, else (unless ``open_only``) the latest order that
         carried it. ``open_only`` keeps Nobitex's limitation. Raises ``UnknownOrder``."""
-        self.account(account)
-        order_id = self._open_cids[account].get(client_order_id)
-        if order_id is None and not open_only:
-            order_id = self._last_cids[account].get(client_order_id)
-        if order_id is None:
-            raise UnknownOrder(f"no order with client order id {client_order_id!r}")
-        return self._orders[order_id]
+        with self._lock:
+            self.account(account)
+            order_id = self._open_cids[account].get(client_order_id)
+            if order_id is None and not open_only:
+                order_id = self._last_cids[account].get(client_order_id)
+            if order_id is None:
+                raise UnknownOrder(f"no order with client order id {client_order_id!r}")
+            return self._orders[order_id]
 
     def open_orders(self, account: str, symbol: str | None = None) -> list[Order]:
         """This account's open orders, oldest first."""
