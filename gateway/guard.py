@@ -38,7 +38,8 @@ class GuardedBreaker:
         self.breaker = breaker
         self._clock = clock
         self._classify = classify
-        self._lock = threading.Lock()
+        # Re-entrant: a transition listener may read metrics through this guard.
+        self._lock = threading.RLock()
 
     def _acquire(self) -> tuple[Permit, float]:
         with self._lock:
