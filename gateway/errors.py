@@ -22,7 +22,8 @@ class ForeignPermitError(GatewayError, ValueError):
 
 
 class InvalidOutcomeError(GatewayError, ValueError):
-    """Raised when an outcome report is malformed (negative latency, non-finite time)."""
+    """Raised when a report or command to a core carries an impossible value (negative latency
+    or seconds, a non-finite time, something that is not an Outcome)."""
 
 
 class CircuitOpenError(GatewayError):
