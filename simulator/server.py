@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 from loguru import logger
@@ -23,7 +24,7 @@ from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.faults import FaultPlan
 from simulator.model import VenueConfig
-from simulator.venue import Venue
+from simulator.venue import Venue, wall_clock_ms
 
 __all__ = ["RunningVenue", "main", "serve_in_thread", "uvicorn_config"]
 
@@ -65,9 +66,11 @@ class RunningVenue:
 
 def serve_in_thread(config: VenueConfig | None = None, faults: FaultPlan | None = None,
                     host: str = "127.0.0.1", port: int = 0, dialects=None,  # noqa: ANN001
-                    start_timeout: float = 10.0) -> RunningVenue:
-    """Start a venue in this process; returns when it accepts connections."""
-    venue = Venue(config, faults)
+                    start_timeout: float = 10.0,
+                    clock: Callable[[], int] = wall_clock_ms) -> RunningVenue:
+    """Start a venue in this process; returns when it accepts connections. ``clock`` (epoch
+    ms) drives timestamps, the price walk and fault windows (inject one to control time)."""
+    venue = Venue(config, faults, clock)
     app = build_app(venue, dialects)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

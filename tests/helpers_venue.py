@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -28,13 +28,14 @@ DEMO_TOKEN = "demo-token"
 
 @contextlib.contextmanager
 def running_venue(config: VenueConfig | None = None, seed: int | None = None,
-                  faults: FaultPlan | None = None, dialects=None  # noqa: ANN001
-                  ) -> Iterator[RunningVenue]:
+                  faults: FaultPlan | None = None, dialects=None,  # noqa: ANN001
+                  clock: Callable[[], int] | None = None) -> Iterator[RunningVenue]:
     """A venue on a free loopback port in a background thread; stopped on exit.
-    ``seed`` overrides the config's seed."""
+    ``seed`` overrides the config's seed; ``clock`` (epoch ms) replaces the wall clock."""
     if seed is not None:
         config = attrs.evolve(config or VenueConfig(), seed=seed)
-    handle = serve_in_thread(config, faults, dialects=dialects)
+    extra = {"clock": clock} if clock is not None else {}
+    handle = serve_in_thread(config, faults, dialects=dialects, **extra)
     try:
         yield handle
     finally:

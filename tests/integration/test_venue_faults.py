@@ -205,3 +205,27 @@ def test_stopping_the_venue_drops_held_requests_promptly():
     worker.join(5)
     assert isinstance(outcome.get("error"), ccxt.NetworkError)
     assert not isinstance(outcome["error"], ccxt.ExchangeNotAvailable), "not a 500"
+
+
+def test_windows_and_ban_expiry_follow_the_injected_clock():
+    now = [1_800_000_000_000]
+    with running_venue(clock=lambda: now[0]) as venue:
+        client = binance_client(venue.url)
+        client.load_markets()
+        install_faults(venue.url, [
+            {"endpoint": "fetch_ticker", "fault": "error_503", "after_ms": 1000,
+             "until_ms": 2000},
+            {"endpoint": "fetch_order_book", "fault": "ban", "ban_s": 60, "count": 1}])
+        assert client.fetch_ticker(SYMBOL)["bid"] > 0
+        now[0] += 1500
+        with pytest.raises(ccxt.ExchangeNotAvailable):
+            client.fetch_ticker(SYMBOL)
+        now[0] += 1000
+        assert client.fetch_ticker(SYMBOL)["bid"] > 0
+        with pytest.raises(ccxt.DDoSProtection):
+            client.fetch_order_book(SYMBOL)
+        now[0] += 59_000
+        status, headers, _ = raw_get(venue.url + "/api/v3/ticker/24hr?symbol=BTCUSDT")
+        assert status == 418 and headers["Retry-After"] == "1"
+        now[0] += 1_000
+        assert client.fetch_order_book(SYMBOL)["bids"]
