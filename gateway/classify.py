@@ -10,7 +10,8 @@ Decisions, checked against ccxt 4.5's `ccxt/base/errors.py` hierarchy:
   subclass), except `InvalidNonce`: it means *our* clock or nonce sequence is off. The venue is up
   and rejected the request outright; opening the breaker would block calls that succeed once the
   clock is resynced, so it is IGNORED, not ambiguous, and retryable.
-- `BadResponse`/`NullResponse` (an unreadable answer) fail the breaker and are ambiguous.
+- `BadResponse`/`NullResponse` (an unreadable answer) and a bare `OperationFailed` (what
+  ccxt.binance raises for HTTP 500) fail the breaker and are ambiguous.
 - Definitive refusals (the ExchangeError family: InvalidOrder, OrderNotFound, InsufficientFunds,
   AuthenticationError, BadRequest, BadSymbol, NotSupported...) are IGNORED and not ambiguous.
   A plain ExchangeError is also ccxt's fallback for an HTTP status it does not map, so callers
@@ -71,6 +72,8 @@ _TABLE: tuple[tuple[type[BaseException], Outcome, bool, bool, str], ...] = (
     (ccxt.NetworkError, Outcome.FAILURE, True, True, "network error"),
     (ccxt.BadResponse, Outcome.FAILURE, True, True, "unreadable venue response"),
     (ccxt.CancelPending, Outcome.IGNORED, True, False, "cancel accepted, still pending"),
+    # ccxt.binance raises the bare base class for an HTTP 500.
+    (ccxt.OperationFailed, Outcome.FAILURE, True, True, "operation failed at the venue"),
     (ccxt.OrderNotFound, Outcome.IGNORED, False, False, "order not found"),
     (ccxt.InvalidOrder, Outcome.IGNORED, False, False, "order refused"),
     (ccxt.InsufficientFunds, Outcome.IGNORED, False, False, "insufficient funds"),
@@ -178,7 +181,8 @@ def backoff_signal(
     then the duration: the adapter's `retry_after_seconds`, the `Retry-After` header (seconds or
     an HTTP date), Nobitex's `backOff` in the body, Binance's "banned until <ms>" text. ccxt keeps
     the last answer's headers in `exchange.last_response_headers` and its body in
-    `exchange.last_http_response`; pass those.
+    `exchange.last_http_response`; pass those: they belong to the failed request whenever ccxt
+    raised for an HTTP answer, and a stale pair after a timeout is never taken for a signal.
     Dates need `wall_now` (epoch seconds); without it they are skipped and the default applies.
     """
     message = str(exc) if exc is not None else ""
@@ -189,6 +193,15 @@ def backoff_signal(
     text = body if isinstance(body, str) else ""
     parsed = _body_mapping(body)
     body_code = parsed.get("code") if parsed is not None else None
+    # Only the exception (or a status the caller read itself) decides *whether* the venue asked
+    # to back off: ccxt's last_* attributes still hold the previous answer after a timeout.
+    asked = (
+        isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
+        or http_status in (418, 429)
+        or (exc is None and (body_code == "TooManyRequests" or body_code in _BAN_CODES))
+    )
+    if not asked:
+        return None
     is_ban = (
         isinstance(exc, VenueBan)
         or status == 418
@@ -196,13 +209,6 @@ def backoff_signal(
         or "banned until" in message
         or "banned until" in text
     )
-    is_rate = (
-        status == 429
-        or isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
-        or body_code == "TooManyRequests"
-    )
-    if not (is_ban or is_rate):
-        return None
     kind = BackoffKind.BAN if is_ban else BackoffKind.RATE_LIMIT
     told = getattr(exc, "retry_after_seconds", None)
     if isinstance(exc, VenueBan | RateLimitBackOff) and told is not None:

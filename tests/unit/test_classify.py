@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
+from collections.abc import Iterator
 from email.utils import formatdate
 
 import ccxt
@@ -21,8 +23,10 @@ from gateway.classify import (
     backoff_signal,
     classify_exception,
 )
+from tests.helpers_venue import admin, binance_client, install_faults, running_venue
 
 F, IGN = Outcome.FAILURE, Outcome.IGNORED
+SYMBOL = "BTC/USDT"
 
 # (exception, outcome, ambiguous for a non-idempotent call, retryable)
 TABLE = [
@@ -38,6 +42,7 @@ TABLE = [
     (ccxt.ChecksumError("book"), IGN, False, True),
     (ccxt.BadResponse("garbled"), F, True, True),
     (ccxt.NullResponse("empty"), F, True, True),
+    (ccxt.OperationFailed("binance 500"), F, True, True),
     (ccxt.InvalidOrder("lot size"), IGN, False, False),
     (ccxt.OrderNotFound("-2013"), IGN, False, False),
     (ccxt.DuplicateOrderId("dup"), IGN, False, False),
@@ -168,3 +173,53 @@ def test_no_signal_for_other_errors_and_bad_values_ignored() -> None:
     assert backoff_signal(exc, {"Retry-After": "soon"}).source == "default"
     assert backoff_signal(exc, {"Retry-After": "-3"}).source == "default"
     assert backoff_signal(exc, None, '{"backOff": "nan"}').source == "default"
+
+
+# ----- the same, from real HTTP answers of the local venue through stock ccxt.binance --------
+
+@pytest.fixture(scope="module")
+def venue_exchange() -> Iterator[tuple[str, ccxt.binance]]:
+    with running_venue(seed=1) as venue:
+        exchange = binance_client(venue.url, timeout_ms=700)
+        exchange.load_markets()
+        yield venue.url, exchange
+
+
+VENUE_FAULTS = [
+    # fault, extra rule fields, outcome, ambiguous, signal kind and seconds
+    ("error_500", {}, F, True, None),
+    ("error_502", {}, F, True, None),
+    ("error_503", {}, F, True, None),
+    ("maintenance", {}, F, True, None),
+    ("rate_limit", {"retry_after_s": 7}, F, False, (BackoffKind.RATE_LIMIT, 7.0)),
+    ("ban", {"ban_s": 30}, F, False, (BackoffKind.BAN, 30.0)),
+    ("hang", {}, F, True, None),
+    ("lose_response", {}, F, True, None),
+]
+
+
+@pytest.mark.parametrize(("fault", "extra", "outcome", "ambiguous", "signal"), VENUE_FAULTS,
+                         ids=[row[0] for row in VENUE_FAULTS])
+def test_venue_faults_through_real_ccxt(
+    venue_exchange: tuple[str, ccxt.binance], fault: str, extra: dict[str, object],
+    outcome: Outcome, ambiguous: bool, signal: tuple[BackoffKind, float] | None,
+) -> None:
+    url, exchange = venue_exchange
+    admin(url, "/_sim/reset", "POST")
+    # a ban first, so a later timeout finds ccxt's last_* still holding the ban's answer
+    install_faults(url, [{"endpoint": "fetch_order_book", "fault": "ban", "ban_s": 1,
+                          "count": 1}])
+    with pytest.raises(ccxt.DDoSProtection):
+        exchange.fetch_order_book(SYMBOL)
+    admin(url, "/_sim/reset", "POST")
+    install_faults(url, [{"endpoint": "fetch_ticker", "fault": fault, "count": 1, **extra}])
+    try:
+        with pytest.raises(ccxt.BaseError) as info:
+            exchange.fetch_ticker(SYMBOL)
+    finally:
+        admin(url, "/_sim/faults", "DELETE")
+    got = classify_exception(info.value)
+    assert (got.outcome, got.ambiguous) == (outcome, ambiguous)
+    read = backoff_signal(info.value, exchange.last_response_headers,
+                          exchange.last_http_response, wall_now=time.time())
+    assert (None if read is None else (read.kind, read.seconds)) == signal
