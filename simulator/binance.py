@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import itertools
 import re
+import zlib
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
@@ -374,7 +375,7 @@ class BinanceDialect:
             "updateTime": call.now, "accountType": "SPOT",
             "balances": [{"asset": c, "free": fmt(b.free), "locked": fmt(b.locked)}
                          for c, b in sorted(balances.items())],
-            "permissions": ["SPOT"], "uid": abs(hash(account)) % 10**9,
+            "permissions": ["SPOT"], "uid": zlib.crc32(account.encode()),
         })
 
     def create_order(self, call: Call, account: str, params: dict[str, str]) -> Response:
