@@ -13,6 +13,7 @@ import ccxt
 import pytest
 from ccxt.base import errors as ccxt_errors
 
+from exchanges import create_client
 from exchanges.errors import RateLimitBackOff, VenueBan
 from exchanges.nobitex import Nobitex
 from gateway.classify import (
@@ -23,7 +24,14 @@ from gateway.classify import (
     backoff_signal,
     classify_exception,
 )
-from tests.helpers_venue import admin, binance_client, install_faults, running_venue
+from simulator.nobitex import NobitexDialect
+from tests.helpers_venue import (
+    DEMO_TOKEN,
+    admin,
+    binance_client,
+    install_faults,
+    running_venue,
+)
 
 F, IGN = Outcome.FAILURE, Outcome.IGNORED
 SYMBOL = "BTC/USDT"
@@ -223,3 +231,22 @@ def test_venue_faults_through_real_ccxt(
     read = backoff_signal(info.value, exchange.last_response_headers,
                           exchange.last_http_response, wall_now=time.time())
     assert (None if read is None else (read.kind, read.seconds)) == signal
+
+
+def test_nobitex_dialect_signals_through_our_adapter() -> None:
+    with running_venue(seed=1, dialects=[NobitexDialect()]) as venue:
+        client = create_client("nobitex", url=venue.url, token=DEMO_TOKEN, timeout_ms=2000)
+        client.load_markets()
+        install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "rate_limit",
+                                    "retry_after_s": 9, "count": 1}])
+        with pytest.raises(RateLimitBackOff) as limited:
+            client.fetch_balance()
+        install_faults(venue.url, [{"endpoint": "fetch_ticker", "fault": "ban", "ban_s": 120,
+                                    "count": 1}])
+        with pytest.raises(VenueBan) as banned:
+            client.fetch_ticker("BTC/USDT")
+    assert classify_exception(limited.value).outcome is F
+    assert backoff_signal(limited.value) == BackoffSignal(BackoffKind.RATE_LIMIT, 9.0, "exception")
+    signal = backoff_signal(banned.value)
+    assert signal is not None and signal.kind is BackoffKind.BAN
+    assert 119.0 <= signal.seconds <= 120.0
