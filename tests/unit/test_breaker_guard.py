@@ -13,6 +13,7 @@ from exchanges.errors import RateLimitBackOff
 from gateway.breaker import Breaker, BreakerConfig, BreakerState
 from gateway.errors import CircuitOpenError
 from gateway.guard import GuardedBreaker, guard
+from tests.helpers_venue import admin, binance_client, install_faults, running_venue
 
 
 class ManualClock:
@@ -143,3 +144,26 @@ def test_half_open_admits_exactly_the_probes_under_concurrency(probes: int) -> N
         t.join(timeout=10)
         assert not t.is_alive()
     assert gb.metrics().state is BreakerState.CLOSED
+
+
+def test_guard_around_real_ccxt_opens_on_503s_fails_fast_and_recovers() -> None:
+    """Stock ccxt.binance over real HTTP to the local venue; the venue's own counters show
+    that an open breaker sends nothing."""
+    gb, clock = guarded(probes=1)
+    with running_venue(seed=1) as venue:
+        exchange = binance_client(venue.url)
+        exchange.load_markets()
+        fetch_ticker = gb.protect(exchange.fetch_ticker)
+        install_faults(venue.url, [{"endpoint": "fetch_ticker", "fault": "error_503"}])
+        for _ in range(2):
+            with pytest.raises(ccxt.ExchangeNotAvailable):
+                fetch_ticker("BTC/USDT")
+        for _ in range(5):
+            with pytest.raises(CircuitOpenError):
+                fetch_ticker("BTC/USDT")
+        assert admin(venue.url, "/_sim/faults")["stats"] == [{"seen": 2, "fired": 2}]
+        admin(venue.url, "/_sim/faults", "DELETE")
+        clock.now = 10.0
+        assert fetch_ticker("BTC/USDT")["symbol"] == "BTC/USDT"  # the probe
+    m = gb.metrics()
+    assert (m.state, m.failures, m.rejected) == (BreakerState.CLOSED, 2, 5)
