@@ -4,8 +4,10 @@
 the lock is held only around the core's bookkeeping, never during the protected call. Exceptions
 are classified with `classify_exception` and re-raised unchanged; a refused call raises
 `CircuitOpenError` without running the function. Outside the actor system there is no shared
-rate limiter, so a venue back-off signal carried by the exception (429/418, the adapter's
-`retry_after_seconds`) opens the breaker for the time the venue asked.
+rate limiter, so a venue back-off signal (429/418, the adapter's `retry_after_seconds`) opens
+the breaker for the time the venue asked. By default only the exception is read; pass
+`signal_of` to read the answer's headers too, e.g. for a client used by one thread:
+`lambda e: backoff_signal(e, ex.last_response_headers, ex.last_http_response, wall_now=...)`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,21 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import ParamSpec, TypeVar
 
 from gateway.breaker import Breaker, BreakerMetrics, Permit, Rejected
-from gateway.classify import Classification, Outcome, backoff_signal, classify_exception
+from gateway.classify import (
+    BackoffSignal,
+    Classification,
+    Outcome,
+    backoff_signal,
+    classify_exception,
+)
 from gateway.errors import CircuitOpenError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _signal_from_exception(error: BaseException) -> BackoffSignal | None:
+    return backoff_signal(error, wall_now=time.time())
 
 
 class GuardedBreaker:
@@ -34,10 +46,12 @@ class GuardedBreaker:
         *,
         clock: Callable[[], float] = time.monotonic,
         classify: Callable[[BaseException], Classification] = classify_exception,
+        signal_of: Callable[[BaseException], BackoffSignal | None] | None = None,
     ) -> None:
         self.breaker = breaker
         self._clock = clock
         self._classify = classify
+        self._signal_of = signal_of or _signal_from_exception
         # Re-entrant: a transition listener may read metrics through this guard.
         self._lock = threading.RLock()
 
@@ -61,7 +75,7 @@ class GuardedBreaker:
                 self.breaker.on_failure(permit, latency, now)
             else:
                 self.breaker.on_ignored(permit, now)
-            signal = backoff_signal(error, wall_now=time.time())
+            signal = self._signal_of(error)
             if signal is not None:
                 self.breaker.open_for(signal.seconds, now, f"venue {signal.kind.value}")
 

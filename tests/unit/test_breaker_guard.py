@@ -11,6 +11,7 @@ import pytest
 
 from exchanges.errors import RateLimitBackOff
 from gateway.breaker import Breaker, BreakerConfig, BreakerState
+from gateway.classify import backoff_signal
 from gateway.errors import CircuitOpenError
 from gateway.guard import GuardedBreaker, guard
 from tests.helpers_venue import admin, binance_client, install_faults, running_venue
@@ -167,3 +168,23 @@ def test_guard_around_real_ccxt_opens_on_503s_fails_fast_and_recovers() -> None:
         assert fetch_ticker("BTC/USDT")["symbol"] == "BTC/USDT"  # the probe
     m = gb.metrics()
     assert (m.state, m.failures, m.rejected) == (BreakerState.CLOSED, 2, 5)
+
+
+def test_retry_after_header_read_through_signal_of() -> None:
+    with running_venue(seed=1) as venue:
+        exchange = binance_client(venue.url)
+        exchange.load_markets()
+        clock = ManualClock()
+        config = BreakerConfig(window_size=10, minimum_calls=10, jitter=0.0)
+        gb = GuardedBreaker(
+            Breaker("binance/market_data", config), clock=clock,
+            signal_of=lambda e: backoff_signal(e, exchange.last_response_headers,
+                                               exchange.last_http_response),
+        )
+        install_faults(venue.url, [{"endpoint": "fetch_ticker", "fault": "rate_limit",
+                                    "retry_after_s": 7, "count": 1}])
+        with pytest.raises(ccxt.DDoSProtection):
+            gb.call(exchange.fetch_ticker, "BTC/USDT")
+    with pytest.raises(CircuitOpenError) as info:
+        gb.call(lambda: None)
+    assert info.value.next_probe_at == 7.0
