@@ -31,6 +31,10 @@ __all__ = [
     "BackoffConfig",
     "SupervisionConfig",
     "VenueConfig",
+    "PoolConfig",
+    "BreakerSettings",
+    "RateLimitConfig",
+    "CacheConfig",
     "Config",
     "LOG_LEVELS",
     "load_config",
@@ -206,6 +210,82 @@ class VenueConfig:
     token_env: str = attrs.field(
         default="IRONCLAD_API_TOKEN", validator=_env_name, metadata={_ECHO: False}
     )
+    #: Short name of this account in actor names (``venue:<name>/gatekeeper``) and requests.
+    name: str = attrs.field(
+        default="sim", validator=_matches(_NODE_NAME, "1-16 characters: letters, digits, '-' or '_'")
+    )
+    #: HTTP timeout of one exchange call in milliseconds (a request's deadline may cut it shorter).
+    timeout_ms: int = attrs.field(default=10_000, validator=_at_least(1))
+    #: Symbol for the workers' health check on venues without ``fetch_time``.
+    health_symbol: str = "BTC/USDT"
+
+
+@attrs.frozen(kw_only=True)
+class PoolConfig:
+    """The connection pool: worker count, bounded queues per bulkhead, worker upkeep."""
+
+    #: Worker actors, each with its own ccxt client (one HTTP session): the concurrency.
+    workers: int = attrs.field(default=4, validator=_at_least(1))
+    #: Queued market-data requests beyond which new ones are answered Overloaded.
+    market_data_queue: int = attrs.field(default=256, validator=_at_least(1))
+    #: Queued trading requests beyond which new ones are answered Overloaded.
+    trading_queue: int = attrs.field(default=64, validator=_at_least(1))
+    #: Workers market data may never occupy (kept for orders); capped at workers - 1.
+    reserved_for_trading: int = attrs.field(default=1, validator=_at_least(0))
+    #: Seconds between a worker's health checks while idle.
+    health_interval: float = attrs.field(default=30.0, validator=_at_least(0, strict=True))
+    #: Consecutive network failures after which a worker rebuilds its ccxt client.
+    rebuild_after: int = attrs.field(default=3, validator=_at_least(1))
+    #: Times an idempotent request is retried on another worker after its worker crashed.
+    crash_retries: int = attrs.field(default=1, validator=_at_least(0))
+
+
+@attrs.frozen(kw_only=True)
+class BreakerSettings:
+    """Circuit breakers of the venue: one per category (and per method if ``per_method``)."""
+
+    #: "count" (the last window_size calls) or "time" (the last window_size seconds).
+    window_kind: str = attrs.field(default="count", validator=_one_of(("count", "time")))
+    window_size: float = attrs.field(default=20.0, validator=_at_least(0, strict=True))
+    minimum_calls: int = attrs.field(default=10, validator=_at_least(1))
+    failure_rate_threshold: float = attrs.field(default=0.5, validator=_between(0, 1))
+    slow_call_duration: float = attrs.field(default=5.0, validator=_at_least(0, strict=True))
+    slow_call_rate_threshold: float = attrs.field(default=1.0, validator=_between(0, 1))
+    half_open_probes: int = attrs.field(default=3, validator=_at_least(1))
+    half_open_timeout: float = attrs.field(default=60.0, validator=_at_least(0, strict=True))
+    #: Open time: open_base * open_growth^n seconds, at most open_cap, minus up to jitter.
+    open_base: float = attrs.field(default=5.0, validator=_at_least(0, strict=True))
+    open_growth: float = attrs.field(default=2.0, validator=_at_least(1))
+    open_cap: float = attrs.field(default=300.0, validator=_at_least(0, strict=True))
+    jitter: float = attrs.field(default=0.1, validator=_between(0, 0.99))
+    #: Also keep one breaker per method (evicted after idle_ttl seconds unused).
+    per_method: bool = False
+    idle_ttl: float = attrs.field(default=600.0, validator=_at_least(0, strict=True))
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitConfig:
+    """The account's shared token bucket (ccxt's per-client limiter is off)."""
+
+    #: Fraction of the venue's allowance ever used.
+    safety_margin: float = attrs.field(default=0.8, validator=_between(0.01, 1))
+    #: Seconds of allowance that may be spent in one burst.
+    burst_seconds: float = attrs.field(default=1.0, validator=_at_least(0, strict=True))
+    #: Cost units per second; 0 means derive it from ccxt's ``rateLimit``.
+    units_per_second: float = attrs.field(default=0.0, validator=_at_least(0))
+
+
+@attrs.frozen(kw_only=True)
+class CacheConfig:
+    """Market-data cache on disk (``<data_dir>/cache``), read while a breaker is open."""
+
+    enabled: bool = True
+    markets_ttl: float = attrs.field(default=3600.0, validator=_at_least(0, strict=True))
+    ticker_ttl: float = attrs.field(default=2.0, validator=_at_least(0, strict=True))
+    order_book_ttl: float = attrs.field(default=1.0, validator=_at_least(0, strict=True))
+    trades_ttl: float = attrs.field(default=5.0, validator=_at_least(0, strict=True))
+    #: How long past its TTL an entry may still be served stale.
+    max_stale: float = attrs.field(default=3600.0, validator=_at_least(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -243,6 +323,10 @@ class Config:
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
     supervision: SupervisionConfig = attrs.field(factory=SupervisionConfig)
     venue: VenueConfig = attrs.field(factory=VenueConfig)
+    pool: PoolConfig = attrs.field(factory=PoolConfig)
+    breaker: BreakerSettings = attrs.field(factory=BreakerSettings)
+    ratelimit: RateLimitConfig = attrs.field(factory=RateLimitConfig)
+    cache: CacheConfig = attrs.field(factory=CacheConfig)
     credentials: Credentials = attrs.field(factory=Credentials, metadata={_FROM_FILE: False})
 
     def with_overrides(
