@@ -4,6 +4,12 @@ Offers the pure double-entry shadow ledger (:class:`Ledger`) and its account pat
 balance reconciliation against a venue, the durable hash-chained :class:`Journal`,
 the journal-backed :class:`LedgerStore`, and the audit trail's queries and exports.
 Errors are typed and raised before anything changes.
+
+The order protocol lives in its own modules, imported by name so its event
+vocabulary (``Fill``, ``Settled``...) never shadows the ledger's:
+:mod:`trading.protocol` (the pure three-phase state machine),
+:mod:`trading.client_ids` (per-venue client order ids) and
+:mod:`trading.inflight` (the re-query schedule).
 """
 
 from trading.accounts import AccountPath, parse_account
