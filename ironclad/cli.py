@@ -33,6 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help="data directory")
     parser.add_argument(
+        "--exchange", metavar="ID", help="ccxt exchange id, or 'nobitex' (default: binance)"
+    )
+    parser.add_argument(
+        "--venue-url",
+        metavar="URL",
+        help="base URL of the venue (default: start the embedded local venue)",
+    )
+    parser.add_argument(
+        "--http-port", type=int, metavar="PORT", help="control API port on 127.0.0.1 (0: any)"
+    )
+    parser.add_argument(
         "--log-level", type=str.upper, choices=LOG_LEVELS, help="minimum level logged"
     )
     parser.add_argument(
@@ -46,7 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config).with_overrides(
-            data_dir=args.data_dir, log_level=args.log_level, log_json=args.log_json
+            data_dir=args.data_dir,
+            log_level=args.log_level,
+            log_json=args.log_json,
+            exchange=args.exchange,
+            venue_url=args.venue_url,
+            http_port=args.http_port,
         )
     except ConfigError as error:
         configure_logging(json_lines=bool(args.log_json))

@@ -35,6 +35,7 @@ __all__ = [
     "BreakerSettings",
     "RateLimitConfig",
     "CacheConfig",
+    "HttpConfig",
     "Config",
     "LOG_LEVELS",
     "load_config",
@@ -288,6 +289,20 @@ class CacheConfig:
     max_stale: float = attrs.field(default=3600.0, validator=_at_least(0))
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@attrs.frozen(kw_only=True)
+class HttpConfig:
+    """The control API's HTTP server: loopback only (it places orders and has no auth)."""
+
+    host: str = attrs.field(default="127.0.0.1", validator=_one_of(_LOOPBACK_HOSTS))
+    #: TCP port; 0 picks a free port (the chosen one is logged in the "http: serving" line).
+    port: int = attrs.field(default=8080, validator=_between(0, 65535))
+    #: Seconds a request waits for the actor that answers it before 504.
+    ask_timeout: float = attrs.field(default=10.0, validator=_at_least(0, strict=True))
+
+
 @attrs.frozen(kw_only=True)
 class Credentials:
     """Venue secrets read from the environment variables named in :class:`VenueConfig`."""
@@ -327,6 +342,7 @@ class Config:
     breaker: BreakerSettings = attrs.field(factory=BreakerSettings)
     ratelimit: RateLimitConfig = attrs.field(factory=RateLimitConfig)
     cache: CacheConfig = attrs.field(factory=CacheConfig)
+    http: HttpConfig = attrs.field(factory=HttpConfig)
     credentials: Credentials = attrs.field(factory=Credentials, metadata={_FROM_FILE: False})
 
     def with_overrides(
@@ -335,9 +351,24 @@ class Config:
         data_dir: Path | None = None,
         log_level: str | None = None,
         log_json: bool | None = None,
+        exchange: str | None = None,
+        venue_url: str | None = None,
+        http_port: int | None = None,
     ) -> Config:
-        """This config with the command-line overrides that were given (None = keep)."""
-        node, logging = self.node, self.logging
+        """This config with the command-line overrides that were given (None = keep).
+
+        Each value is checked as if it came from the file (ConfigError names the key).
+        """
+        node, logging, venue, http = self.node, self.logging, self.venue, self.http
+        if exchange is not None:
+            value = _check_field(VenueConfig, "exchange", exchange, "venue.exchange", "")
+            venue = attrs.evolve(venue, exchange=value)
+        if venue_url is not None:
+            value = _check_field(VenueConfig, "url", venue_url, "venue.url", "")
+            venue = attrs.evolve(venue, url=value)
+        if http_port is not None:
+            value = _check_field(HttpConfig, "port", http_port, "http.port", "")
+            http = attrs.evolve(http, port=value)
         if data_dir is not None:
             node = attrs.evolve(node, data_dir=Path(data_dir))
         if log_level is not None:
@@ -345,7 +376,7 @@ class Config:
             logging = attrs.evolve(logging, level=value)
         if log_json is not None:
             logging = attrs.evolve(logging, json=log_json)
-        return attrs.evolve(self, node=node, logging=logging)
+        return attrs.evolve(self, node=node, logging=logging, venue=venue, http=http)
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -389,6 +420,7 @@ def _check_type(kind: Any, value: Any) -> Any:
 
 
 def _check_field(cls: type, name: str, value: Any, key: str, source: str) -> Any:
+    attrs.resolve_types(cls)
     field = attrs.fields_dict(cls)[name]
     shown = value if field.metadata.get(_ECHO, True) else None
     try:
