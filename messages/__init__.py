@@ -3,7 +3,8 @@
 ``messages.exchange`` is the gateway conversation; ``messages.codec`` turns any message into
 JSON and back (strictly, with :class:`MessageDecodeError` naming the failing field);
 ``messages.supervision`` holds the supervision events and status records, ``messages.event_log``
-the query of the node's event log.
+the query of the node's event log; ``messages.orders`` and ``messages.ledger`` the trading
+subtree's conversations.
 """
 
 from messages.base import DECIMAL_TAG, FrozenMap, Value, check_value, freeze, new_id, utc_now
@@ -29,6 +30,44 @@ from messages.exchange import (
     ExchangeResult,
     OutcomeUnknown,
     Overloaded,
+)
+from messages.ledger import (
+    Balances,
+    BalanceView,
+    GetBalances,
+    LedgerEntries,
+    LedgerEntryView,
+    LedgerReply,
+    ListLedgerEntries,
+    NotFrozen,
+    PostingView,
+    Unfreeze,
+    Unfrozen,
+)
+from messages.orders import (
+    CancelOrder,
+    CurrencyDifference,
+    FillView,
+    GetOrder,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidOrder,
+    ListOrders,
+    NotAcceptingOrders,
+    NotAcceptingReason,
+    OrderDifference,
+    OrderError,
+    OrderList,
+    OrderNotFound,
+    OrderPlaced,
+    OrderReply,
+    OrderState,
+    OrderView,
+    PlaceOrder,
+    Reconcile,
+    ReconciliationView,
+    TradingFrozen,
+    VenueUnavailable,
 )
 from messages.supervision import (
     ActorStatistics,
@@ -76,6 +115,42 @@ __all__ = [
     "Overloaded",
     # event log
     "RecentEvents",
+    # ledger
+    "BalanceView",
+    "Balances",
+    "GetBalances",
+    "LedgerEntries",
+    "LedgerEntryView",
+    "LedgerReply",
+    "ListLedgerEntries",
+    "NotFrozen",
+    "PostingView",
+    "Unfreeze",
+    "Unfrozen",
+    # orders
+    "CancelOrder",
+    "CurrencyDifference",
+    "FillView",
+    "GetOrder",
+    "IdempotencyConflict",
+    "InsufficientFunds",
+    "InvalidOrder",
+    "ListOrders",
+    "NotAcceptingOrders",
+    "NotAcceptingReason",
+    "OrderDifference",
+    "OrderError",
+    "OrderList",
+    "OrderNotFound",
+    "OrderPlaced",
+    "OrderReply",
+    "OrderState",
+    "OrderView",
+    "PlaceOrder",
+    "Reconcile",
+    "ReconciliationView",
+    "TradingFrozen",
+    "VenueUnavailable",
     # supervision
     "ActorStatistics",
     "ChildCrashed",
