@@ -35,6 +35,7 @@ from ironclad.node import (
     event_log_part,
     run_node,
     supervisor_spec,
+    venue_part,
 )
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "event_log_part",
     "run_node",
     "supervisor_spec",
+    "venue_part",
     # command line
     "build_parser",
     "main",

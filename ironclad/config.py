@@ -213,7 +213,8 @@ class VenueConfig:
     )
     #: Short name of this account in actor names (``venue:<name>/gatekeeper``) and requests.
     name: str = attrs.field(
-        default="sim", validator=_matches(_NODE_NAME, "1-16 characters: letters, digits, '-' or '_'")
+        default="sim",
+        validator=_matches(_NODE_NAME, "1-16 characters: letters, digits, '-' or '_'"),
     )
     #: HTTP timeout of one exchange call in milliseconds (a request's deadline may cut it shorter).
     timeout_ms: int = attrs.field(default=10_000, validator=_at_least(1))

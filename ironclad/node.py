@@ -40,6 +40,7 @@ __all__ = [
     "NodePart",
     "NODE_PARTS",
     "event_log_part",
+    "venue_part",
     "supervisor_spec",
     "build_node_spec",
     "run_node",
@@ -111,8 +112,16 @@ def event_log_part(config: Config) -> ChildSpec:
     return ChildSpec(id="events", start=functools.partial(EventLog.start, path))
 
 
+def venue_part(config: Config) -> SupervisorSpec:
+    """The ``venue:<name>`` subtree: rate limiter, connection pool and gatekeeper (issue 4),
+    plus the embedded local venue when no ``venue.url`` is configured."""
+    from actors.venue import venue_spec  # actors build on ironclad's config: import late
+
+    return venue_spec(config, functools.partial(supervisor_spec, config))
+
+
 #: The node's top-level children, in start order (stopped in reverse).
-NODE_PARTS: tuple[NodePart, ...] = (event_log_part,)
+NODE_PARTS: tuple[NodePart, ...] = (event_log_part, venue_part)
 
 
 def _backoff(supervision: SupervisionConfig) -> BackoffPolicy:

@@ -1,0 +1,70 @@
+"""Calling the exchange from outside the actors: `call(request)` blocks for exactly one reply.
+
+The reply slot travels with the request through gatekeeper, pool and worker, and whichever of
+them settles the call answers it directly, so the caller waits on one future and no actor waits
+on another. `call` always returns within the request's deadline plus `grace`: if nothing came
+back by then (an actor died holding the call), it settles the slot itself — `OutcomeUnknown` for
+a non-idempotent request, since it may have reached the venue, `DeadlineExceeded` otherwise —
+and any later answer is dropped. Actors must not block: they use `submit` and the future.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pykka
+
+from actors.names import GatewayNames
+from actors.protocol import Call, ReplySlot
+from messages.exchange import (
+    DeadlineExceeded,
+    ExchangeReply,
+    ExchangeRequest,
+    OutcomeUnknown,
+    Overloaded,
+)
+from supervisors import ActorUnavailable, NameNotFound, names
+
+__all__ = ["call", "gatekeeper_name", "submit"]
+
+#: Seconds a caller waits past the deadline for the system's own answer.
+DEFAULT_GRACE = 0.5
+
+
+def gatekeeper_name(venue: str) -> str:
+    """The stable name of `venue`'s gatekeeper, e.g. ``venue:sim/gatekeeper``."""
+    return GatewayNames(venue).gatekeeper
+
+
+def submit(request: ExchangeRequest) -> ReplySlot:
+    """Send `request` to its venue's gatekeeper; the slot's `future` yields the one reply.
+
+    Never blocks longer than the time left before the deadline (while the gatekeeper restarts).
+    A venue without a running gatekeeper is answered `Overloaded` in the slot at once.
+    """
+    slot = ReplySlot()
+    wait = max(0.0, request.remaining(time.monotonic()))
+    try:
+        names.tell(gatekeeper_name(request.venue), Call(request, slot), timeout=wait)
+    except (ActorUnavailable, NameNotFound) as error:
+        slot.answer(Overloaded(request_id=request.id, reason=f"gatekeeper unavailable: {error}"))
+    return slot
+
+
+def call(request: ExchangeRequest, *, grace: float = DEFAULT_GRACE) -> ExchangeReply:
+    """Run `request` through the gateway and return its one reply (see the module docstring)."""
+    slot = submit(request)
+    timeout = max(0.0, request.remaining(time.monotonic())) + grace
+    try:
+        return slot.future.get(timeout=timeout)
+    except pykka.Timeout:
+        pass
+    if request.idempotent:
+        fallback: ExchangeReply = DeadlineExceeded(
+            request_id=request.id, deadline=request.deadline, sent=True)
+    else:
+        fallback = OutcomeUnknown(request_id=request.id,
+                                  reason="no answer within the deadline; it may have executed")
+    if slot.answer(fallback):
+        return fallback
+    return slot.future.get(timeout=1.0)  # an answer raced in just now

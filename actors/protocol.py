@@ -1,0 +1,135 @@
+"""Messages between the gateway's actors, and the caller's reply slot that travels with a call.
+
+The public conversation (ExchangeRequest → one ExchangeReply) lives in `messages.exchange`; these
+records are the internal hops of DESIGN §3. They carry the caller's `ReplySlot`, so whichever
+actor settles a call answers the caller directly and no actor waits on another.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+import pykka
+
+from gateway.classify import BackoffSignal, Outcome
+from messages.exchange import ExchangeReply, ExchangeRequest
+
+__all__ = [
+    "ApplyBackoff",
+    "Call",
+    "CallOutcome",
+    "GetBucket",
+    "GetStatistics",
+    "PoolStarted",
+    "ReplySlot",
+    "Work",
+    "WorkFinished",
+    "WorkerDown",
+    "WorkerReady",
+]
+
+
+class ReplySlot:
+    """The caller's future, settled at most once: the first `answer` wins, later ones are refused.
+
+    This is what makes "exactly one reply" hold when two parties may answer the same call (a
+    worker that replied just before it crashed, and the pool that learns of the crash; a caller
+    that gave up at its deadline). `answer` never blocks.
+    """
+
+    __slots__ = ("_answered", "_lock", "future")
+
+    def __init__(self) -> None:
+        self.future: pykka.ThreadingFuture[ExchangeReply] = pykka.ThreadingFuture()
+        self._lock = threading.Lock()
+        self._answered = False
+
+    @property
+    def answered(self) -> bool:
+        return self._answered
+
+    def answer(self, reply: ExchangeReply) -> bool:
+        """Settle the call with `reply`; False (and nothing happens) if it was already settled."""
+        with self._lock:
+            if self._answered:
+                return False
+            self._answered = True
+        self.future.set(reply)
+        return True
+
+
+@attrs.frozen(slots=True)
+class Call:
+    """Caller → gatekeeper: run `request` and answer `reply` exactly once."""
+
+    request: ExchangeRequest
+    reply: ReplySlot = attrs.field(eq=False)
+
+
+@attrs.frozen(slots=True)
+class Work:
+    """Pool → worker: make this call now. `attempt` counts starts after worker crashes."""
+
+    request: ExchangeRequest
+    reply: ReplySlot = attrs.field(eq=False)
+    attempt: int = 0
+
+
+@attrs.frozen(slots=True)
+class WorkerReady:
+    """Worker → pool: idle and ready for work (sent on start and when a new pool asks)."""
+
+    worker: str
+    urn: str
+
+
+@attrs.frozen(slots=True)
+class WorkerDown:
+    """Supervision listener → pool: the worker crashed or stopped; its call is orphaned."""
+
+    worker: str
+
+
+@attrs.frozen(slots=True)
+class WorkFinished:
+    """Worker → pool: the call was answered; the worker is idle again. Feeds the pool's metrics."""
+
+    worker: str
+    request_id: str
+    method: str
+    latency: float
+    error: str
+
+
+@attrs.frozen(slots=True)
+class CallOutcome:
+    """Worker or pool → gatekeeper: how a call ended, for its breaker (and back-off signals)."""
+
+    request_id: str
+    outcome: Outcome
+    latency: float
+    signal: BackoffSignal | None = None
+
+
+@attrs.frozen(slots=True)
+class ApplyBackoff:
+    """→ rate limiter: the venue asked this account to stop sending for a while."""
+
+    signal: BackoffSignal
+
+
+@attrs.frozen(slots=True)
+class PoolStarted:
+    """Pool → workers, after a pool restart: announce yourselves again with WorkerReady."""
+
+
+@attrs.frozen(slots=True)
+class GetBucket:
+    """Ask the rate limiter for the account's shared bucket (once, at pool start)."""
+
+
+@attrs.frozen(slots=True)
+class GetStatistics:
+    """Ask any gateway actor for its statistics record."""
+
