@@ -17,6 +17,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "RateLimitConfig",
     "CacheConfig",
     "HttpConfig",
+    "TradingConfig",
     "Config",
     "LOG_LEVELS",
     "load_config",
@@ -304,6 +306,54 @@ class HttpConfig:
     ask_timeout: float = attrs.field(default=10.0, validator=_at_least(0, strict=True))
 
 
+def _decimal_text(_instance: Any, _attribute: Any, value: Any) -> None:
+    try:
+        number = Decimal(value)
+    except (ArithmeticError, ValueError):
+        raise ValueError("a decimal number as a string, such as \"0.0001\"") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError("a finite decimal >= 0 as a string")
+
+
+@attrs.frozen(kw_only=True)
+class TradingConfig:
+    """The trading subtree: order protocol, in-flight checks, reconciliation (docs/orders.md)."""
+
+    #: Start the trading subtree (ledger, transactions, reconciler).
+    enabled: bool = True
+    #: Seconds after a send before the venue's "no such order" is trusted (then resubmit).
+    absence_grace: float = attrs.field(default=30.0, validator=_at_least(0, strict=True))
+    #: Submissions of one order (the first and resubmissions after confirmed absence).
+    max_submit_attempts: int = attrs.field(default=3, validator=_at_least(1))
+    #: Deadline of one exchange call made by the trading actors, in seconds.
+    call_timeout: float = attrs.field(default=10.0, validator=_at_least(0, strict=True))
+    #: Seconds between in-flight cycles (orders without a definitive state are re-queried).
+    inflight_tick: float = attrs.field(default=0.5, validator=_at_least(0, strict=True))
+    #: Backoff between lookups of one order: initial seconds, times factor, at most max.
+    inflight_initial: float = attrs.field(default=1.0, validator=_at_least(0, strict=True))
+    inflight_factor: float = attrs.field(default=2.0, validator=_at_least(1))
+    inflight_max: float = attrs.field(default=30.0, validator=_at_least(0, strict=True))
+    #: Lookups per in-flight cycle at most (the venue's rate limits apply).
+    inflight_cap: int = attrs.field(default=10, validator=_at_least(1))
+    #: Balance differences adjusted rather than alerted: absolute amount, or relative to the
+    #: larger total (decimal strings; "0" means an exact match only).
+    tolerance_absolute: str = attrs.field(default="0", validator=_decimal_text)
+    tolerance_relative: str = attrs.field(default="0", validator=_decimal_text)
+    #: Freeze new orders in a currency whose difference is beyond tolerance (cancels still go).
+    freeze_on_discrepancy: bool = True
+    #: Seconds between periodic reconciliations; start-up retries every reconcile_retry s.
+    reconcile_interval: float = attrs.field(default=60.0, validator=_at_least(0, strict=True))
+    reconcile_retry: float = attrs.field(default=5.0, validator=_at_least(0, strict=True))
+    #: How far back (seconds) reconciliation reads the account's trades.
+    trades_lookback: float = attrs.field(default=86400.0, validator=_at_least(0, strict=True))
+
+    def __attrs_post_init__(self) -> None:
+        if self.inflight_max < self.inflight_initial:
+            raise ConfigError("trading.inflight_max",
+                              f"a number >= inflight_initial ({self.inflight_initial})",
+                              self.inflight_max)
+
+
 @attrs.frozen(kw_only=True)
 class Credentials:
     """Venue secrets read from the environment variables named in :class:`VenueConfig`."""
@@ -344,6 +394,7 @@ class Config:
     ratelimit: RateLimitConfig = attrs.field(factory=RateLimitConfig)
     cache: CacheConfig = attrs.field(factory=CacheConfig)
     http: HttpConfig = attrs.field(factory=HttpConfig)
+    trading: TradingConfig = attrs.field(factory=TradingConfig)
     credentials: Credentials = attrs.field(factory=Credentials, metadata={_FROM_FILE: False})
 
     def with_overrides(
