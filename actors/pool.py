@@ -76,10 +76,12 @@ class LatencyHistogram:
 
 @attrs.frozen(slots=True)
 class PoolStatistics:
-    """The pool's metrics: queue depth per bulkhead, in-flight, latency histograms per method
-    (bucket bounds in `LATENCY_BUCKETS`), errors by class and worker restarts."""
+    """The pool's metrics: queue depth (and its high-water mark) per bulkhead, in-flight,
+    latency histograms per method (bucket bounds in `LATENCY_BUCKETS`), errors by class and
+    worker restarts."""
 
     queued: dict[str, int]
+    max_queued: dict[str, int]
     in_flight: dict[str, int]
     idle_workers: int
     known_workers: int
@@ -119,6 +121,7 @@ class PoolCore:
         self.idle: collections.deque[str] = collections.deque()
         self.busy: dict[str, Job] = {}
         self.in_flight = dict.fromkeys(Category, 0)
+        self.high_water = dict.fromkeys(Category, 0)
 
     def submit(self, job: Job, *, front: bool = False) -> bool:
         """Queue `job`; False if its bulkhead's queue is full (nothing changes then)."""
@@ -129,6 +132,7 @@ class PoolCore:
             queue.appendleft(job)
         else:
             queue.append(job)
+        self.high_water[job.category] = max(self.high_water[job.category], len(queue))
         return True
 
     def worker_idle(self, worker: str) -> Job | None:
@@ -402,6 +406,7 @@ class Dispatcher(SupervisedActor):
     def pool_statistics(self) -> PoolStatistics:
         return PoolStatistics(
             queued={c.value: len(q) for c, q in self._core.queues.items()},
+            max_queued={c.value: n for c, n in self._core.high_water.items()},
             in_flight={c.value: n for c, n in self._core.in_flight.items()},
             idle_workers=len(self._core.idle),
             known_workers=len(self._urns),

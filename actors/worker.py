@@ -115,15 +115,18 @@ def cache_key(request: ExchangeRequest) -> str:
 
 
 def reply_for(request: ExchangeRequest, error: BaseException, verdict: Classification,
-              signal: BackoffSignal | None, now: float) -> ExchangeReply:
+              signal: BackoffSignal | None, now: float, *, cut_by_deadline: bool = False
+              ) -> ExchangeReply:
     """The typed reply for a failed call: a definitive refusal, an unknown outcome for a
-    non-idempotent call that may have executed, or a failure (deadline or other)."""
+    non-idempotent call that may have executed, or a failure. A timeout is DeadlineExceeded
+    when the deadline had passed or had cut the HTTP timeout short (`cut_by_deadline`)."""
     if verdict.outcome is not Outcome.FAILURE and not verdict.ambiguous:
         return ExchangeRejected.from_exception(request.id, error)
     if verdict.ambiguous and not request.idempotent:
         return OutcomeUnknown(request_id=request.id,
                               reason=f"{verdict.error}: {verdict.reason}: {error}"[:500])
-    if request.expired(now) and isinstance(error, ccxt.RequestTimeout | TimeoutError):
+    timed_out = isinstance(error, ccxt.RequestTimeout | TimeoutError)
+    if timed_out and (cut_by_deadline or request.expired(now)):
         return DeadlineExceeded(request_id=request.id, deadline=request.deadline, sent=True)
     return ExchangeFailed.from_exception(
         request.id, error, retry_after=None if signal is None else signal.seconds)
@@ -153,6 +156,7 @@ class Worker(SupervisedActor):
         self._rebuilds = 0
         self._health_checks = 0
         self._busy = False
+        self._cut_by_deadline = False
 
     # ----- lifecycle ------------------------------------------------------------------------
 
@@ -232,6 +236,7 @@ class Worker(SupervisedActor):
             self._report(request, CallOutcome(request.id, Outcome.IGNORED, 0.0), "Deadline")
             return
         remaining_ms = request.remaining(started) * 1000
+        self._cut_by_deadline = remaining_ms < self._settings.timeout_ms
         self._client.timeout = max(1, int(min(self._settings.timeout_ms, remaining_ms)))
         self._last_status = None
         self._busy = True
@@ -261,7 +266,8 @@ class Worker(SupervisedActor):
         signal = backoff_signal(error, self._client.last_response_headers,
                                 self._client.last_http_response, http_status=self._last_status,
                                 wall_now=time.time())
-        work.reply.answer(reply_for(request, error, verdict, signal, now))
+        work.reply.answer(reply_for(request, error, verdict, signal, now,
+                                    cut_by_deadline=self._cut_by_deadline))
         self._note_health(verdict)
         if signal is not None:
             names.tell(self._names.rate_limiter, ApplyBackoff(signal), timeout=1.0)

@@ -1,0 +1,129 @@
+"""The ``trading`` subtree (rest_for_one): ledger, then transactions, then reconciler.
+
+rest_for_one because each depends on the ones started before it: a restarted ledger restarts
+the coordinator (which re-derives what its orders still need from the journal) and the
+reconciler (which runs a start-up reconciliation again before new orders are accepted).
+
+Names: ``trading/ledger``, ``trading/transactions``, ``trading/reconciler``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+
+from actors.api import gatekeeper_name
+from ironclad.config import Config
+from supervisors import ChildSpec, Strategy, SupervisorSpec
+from trading import accounts
+from trading.client_ids import VENUE_RULES, VenueIdRule
+from trading.inflight import BackoffPolicy
+from trading.protocol import ProtocolConfig
+from trading.reconcile import ReconciliationPolicy, Tolerance
+
+__all__ = [
+    "LEDGER",
+    "RECONCILER",
+    "TRANSACTIONS",
+    "TradingSettings",
+    "trading_spec",
+]
+
+#: Stable names of the subtree's actors.
+LEDGER = "trading/ledger"
+TRANSACTIONS = "trading/transactions"
+RECONCILER = "trading/reconciler"
+
+#: Exchanges whose client-id lookup sees only open orders (closed ones need the history).
+_OPEN_ONLY_LOOKUP = frozenset({"nobitex"})
+
+SupervisorFactory = Callable[[str, Strategy, Sequence[ChildSpec | SupervisorSpec]],
+                             SupervisorSpec]
+
+
+@attrs.frozen(kw_only=True)
+class TradingSettings:
+    """Everything the three trading actors need, derived once from the node config."""
+
+    node_id: str
+    venue: str
+    exchange: str
+    data_dir: Path
+    protocol: ProtocolConfig
+    id_rule: VenueIdRule
+    call_timeout: float
+    inflight_tick: float
+    inflight_policy: BackoffPolicy
+    inflight_cap: int
+    reconcile_policy: ReconciliationPolicy
+    reconcile_interval: float
+    reconcile_retry: float
+    trades_lookback: float
+    ask_timeout: float = 10.0
+
+    @property
+    def gatekeeper(self) -> str:
+        return gatekeeper_name(self.venue)
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.data_dir / "ledger"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+    @property
+    def ledger_venue(self) -> str:
+        """The venue's segment in ledger account paths (lowercase)."""
+        return accounts.validate_venue(self.venue.lower())
+
+    @classmethod
+    def from_config(cls, config: Config) -> TradingSettings:
+        t = config.trading
+        exchange = config.venue.exchange
+        rule = VENUE_RULES.get(exchange) or VenueIdRule(exchange, 32, r"[A-Za-z0-9]{1,32}")
+        tolerance = Tolerance(absolute=Decimal(t.tolerance_absolute) or None,
+                              relative=Decimal(t.tolerance_relative) or None,
+                              freeze_on_discrepancy=t.freeze_on_discrepancy)
+        return cls(
+            node_id=config.node.name,
+            venue=config.venue.name,
+            exchange=exchange,
+            data_dir=Path(config.node.data_dir),
+            protocol=ProtocolConfig(absence_grace=timedelta(seconds=t.absence_grace),
+                                    max_submit_attempts=t.max_submit_attempts,
+                                    lookup_sees_closed_orders=exchange not in _OPEN_ONLY_LOOKUP),
+            id_rule=rule,
+            call_timeout=t.call_timeout,
+            inflight_tick=t.inflight_tick,
+            inflight_policy=BackoffPolicy(initial=timedelta(seconds=t.inflight_initial),
+                                          factor=t.inflight_factor,
+                                          maximum=timedelta(seconds=t.inflight_max)),
+            inflight_cap=t.inflight_cap,
+            reconcile_policy=ReconciliationPolicy(default=tolerance),
+            reconcile_interval=t.reconcile_interval,
+            reconcile_retry=t.reconcile_retry,
+            trades_lookback=t.trades_lookback,
+        )
+
+
+def trading_spec(settings: TradingSettings, supervisor: SupervisorFactory) -> SupervisorSpec:
+    """The ``trading`` supervisor (rest_for_one) for ``settings``; ``supervisor(id, strategy,
+    children)`` gives it the node's restart intensity and backoff."""
+    from actors.ledger import LedgerActor
+    from actors.reconciler import Reconciler
+    from actors.transactions import TransactionCoordinator
+
+    return supervisor("trading", Strategy.REST_FOR_ONE, [
+        ChildSpec(id="ledger", start=functools.partial(LedgerActor.start, settings)),
+        ChildSpec(id="transactions",
+                  start=functools.partial(TransactionCoordinator.start, settings),
+                  start_timeout=30.0),
+        ChildSpec(id="reconciler", start=functools.partial(Reconciler.start, settings)),
+    ])
