@@ -304,6 +304,8 @@ class HttpConfig:
     port: int = attrs.field(default=8080, validator=_between(0, 65535))
     #: Seconds a request waits for the actor that answers it before 504.
     ask_timeout: float = attrs.field(default=10.0, validator=_at_least(0, strict=True))
+    #: Seconds POST /reconcile waits for the reconciliation report before 504.
+    reconcile_timeout: float = attrs.field(default=60.0, validator=_at_least(0, strict=True))
 
 
 def _decimal_text(_instance: Any, _attribute: Any, value: Any) -> None:

@@ -1,0 +1,51 @@
+"""The node's HTTP control API: an ASGI app assembled from per-component route groups.
+
+A component offers its routes as a :class:`RouteGroupFactory` (``ApiContext -> RouteGroup``);
+:data:`ROUTE_GROUPS` lists those the node serves (orders now; health, metrics, status and
+alerts are added here by their components). :func:`build_app` validates every request against
+the declared operations and publishes the OpenAPI document at ``/openapi.json``;
+:class:`HttpServer` runs it under uvicorn on a thread of its own.
+"""
+
+from ironclad.http.app import API_TITLE, build_app, json_response
+from ironclad.http.errors import ERROR_SCHEMA, ApiError
+from ironclad.http.openapi import OPENAPI_VERSION, openapi_document
+from ironclad.http.orders import orders_routes
+from ironclad.http.routes import (
+    Answer,
+    ApiContext,
+    Inputs,
+    Operation,
+    Reply,
+    RouteGroup,
+    RouteGroupFactory,
+)
+from ironclad.http.schema import Body, Field, Kind
+from ironclad.http.server import HttpServer
+
+#: The route groups the node serves, one per component (health, metrics, status and alerts
+#: add theirs here).
+ROUTE_GROUPS: tuple[RouteGroupFactory, ...] = (orders_routes,)
+
+__all__ = [
+    "API_TITLE",
+    "ERROR_SCHEMA",
+    "OPENAPI_VERSION",
+    "ROUTE_GROUPS",
+    "Answer",
+    "ApiContext",
+    "ApiError",
+    "Body",
+    "Field",
+    "HttpServer",
+    "Inputs",
+    "Kind",
+    "Operation",
+    "Reply",
+    "RouteGroup",
+    "RouteGroupFactory",
+    "build_app",
+    "json_response",
+    "openapi_document",
+    "orders_routes",
+]
