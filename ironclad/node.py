@@ -41,6 +41,7 @@ __all__ = [
     "NODE_PARTS",
     "event_log_part",
     "venue_part",
+    "control_api_part",
     "supervisor_spec",
     "build_node_spec",
     "run_node",
@@ -120,8 +121,16 @@ def venue_part(config: Config) -> SupervisorSpec:
     return venue_spec(config, functools.partial(supervisor_spec, config))
 
 
+def control_api_part(config: Config) -> ChildSpec:
+    """The ``control-api`` child: the HTTP API on ``[http]`` host and port. Started last, so
+    every actor it asks is already up (and stopped first)."""
+    from actors.control_api import control_api_part as part  # actors import ironclad: late
+
+    return part(config)
+
+
 #: The node's top-level children, in start order (stopped in reverse).
-NODE_PARTS: tuple[NodePart, ...] = (event_log_part, venue_part)
+NODE_PARTS: tuple[NodePart, ...] = (event_log_part, venue_part, control_api_part)
 
 
 def _backoff(supervision: SupervisionConfig) -> BackoffPolicy:
