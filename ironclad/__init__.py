@@ -3,6 +3,8 @@
 from ironclad.cli import build_parser, main
 from ironclad.config import (
     LOG_LEVELS,
+    AlertRulesConfig,
+    AlertsConfig,
     BackoffConfig,
     BreakerSettings,
     CacheConfig,
@@ -32,6 +34,7 @@ from ironclad.node import (
     EventLog,
     NodePart,
     build_node_spec,
+    alerts_part,
     event_log_part,
     run_node,
     supervisor_spec,
@@ -41,6 +44,8 @@ from ironclad.node import (
 __all__ = [
     # config
     "LOG_LEVELS",
+    "AlertRulesConfig",
+    "AlertsConfig",
     "BackoffConfig",
     "BreakerSettings",
     "CacheConfig",
@@ -68,6 +73,7 @@ __all__ = [
     "EventLog",
     "NodePart",
     "build_node_spec",
+    "alerts_part",
     "event_log_part",
     "run_node",
     "supervisor_spec",

@@ -38,6 +38,8 @@ __all__ = [
     "CacheConfig",
     "HttpConfig",
     "TradingConfig",
+    "AlertRulesConfig",
+    "AlertsConfig",
     "Config",
     "LOG_LEVELS",
     "load_config",
@@ -357,6 +359,70 @@ class TradingConfig:
 
 
 @attrs.frozen(kw_only=True)
+class AlertRulesConfig:
+    """Thresholds of the alert rules (docs/operations.md lists what each alert means)."""
+
+    #: A breaker alert fires once the breaker stayed open this many seconds.
+    breaker_open_seconds: float = attrs.field(default=30.0, validator=_at_least(0))
+    #: Restart storm: more than restart_storm_count restarts under one supervisor within
+    #: restart_storm_window seconds; over when the window holds restart_storm_clear or fewer.
+    restart_storm_count: int = attrs.field(default=5, validator=_at_least(0))
+    restart_storm_window: float = attrs.field(default=60.0, validator=_at_least(0, strict=True))
+    restart_storm_clear: int = attrs.field(default=0, validator=_at_least(0))
+    #: A ledger discrepancy beyond its tolerance fires; it clears at or below this fraction.
+    ledger_clear_ratio: float = attrs.field(default=0.5, validator=_between(0, 1))
+    #: An order whose outcome stays unknown longer than this many seconds fires.
+    order_unknown_seconds: float = attrs.field(default=60.0, validator=_at_least(0))
+    #: A rate-limit pause longer than this many seconds fires (it clears when the pause ends).
+    rate_limit_pause_seconds: float = attrs.field(default=10.0, validator=_at_least(0))
+    #: A component degraded or down for this many seconds fires.
+    health_for_seconds: float = attrs.field(default=10.0, validator=_at_least(0))
+
+    def __attrs_post_init__(self) -> None:
+        if self.restart_storm_clear > self.restart_storm_count:
+            raise ConfigError("alerts.rules.restart_storm_clear",
+                              f"a number <= restart_storm_count ({self.restart_storm_count})",
+                              self.restart_storm_clear)
+
+
+@attrs.frozen(kw_only=True)
+class AlertsConfig:
+    """The alerts subtree: channels, noise control, delivery (docs/operations.md)."""
+
+    #: Start the alerts subtree (alert manager and one actor per channel).
+    enabled: bool = True
+    #: Channel URLs (apprise: json://, slack://, tgram://, discord://, mailto://...; plus
+    #: log:// and jsonl:///path); "name=URL" names a channel. Not shown in logs (secrets).
+    channels: tuple[str, ...] = attrs.field(default=("log://",), repr=False)
+    #: Grouping: first notification of a group after group_wait s, then at most one per
+    #: group_interval s; an unacknowledged firing alert is repeated every repeat_interval s.
+    group_wait: float = attrs.field(default=30.0, validator=_at_least(0))
+    group_interval: float = attrs.field(default=300.0, validator=_at_least(0, strict=True))
+    repeat_interval: float = attrs.field(default=3600.0, validator=_at_least(0, strict=True))
+    #: An alert changing state flap_changes times within flap_window s is flapping.
+    flap_changes: int = attrs.field(default=4, validator=_at_least(2))
+    flap_window: float = attrs.field(default=600.0, validator=_at_least(0, strict=True))
+    #: Seconds between evaluations of the alert timers.
+    evaluation_interval: float = attrs.field(default=1.0, validator=_at_least(0, strict=True))
+    #: Per channel: at least throttle s between messages (queued notifications are merged).
+    throttle: float = attrs.field(default=5.0, validator=_at_least(0))
+    #: Per channel: send attempts per notification, backoff retry_initial * retry_factor^n
+    #: seconds capped at retry_max.
+    retry_attempts: int = attrs.field(default=5, validator=_at_least(1))
+    retry_initial: float = attrs.field(default=2.0, validator=_at_least(0))
+    retry_factor: float = attrs.field(default=2.0, validator=_at_least(1))
+    retry_max: float = attrs.field(default=60.0, validator=_at_least(0))
+    #: Per channel breaker: opens when half of the last breaker_window sends failed (at least
+    #: 2), for breaker_open_seconds (doubling per reopening, at most 10x).
+    breaker_window: int = attrs.field(default=4, validator=_at_least(2))
+    breaker_open_seconds: float = attrs.field(default=30.0, validator=_at_least(0, strict=True))
+    #: A notification without a final result on a channel is handed to it again after this
+    #: many seconds without news (and at every start).
+    redispatch_after: float = attrs.field(default=30.0, validator=_at_least(0, strict=True))
+    rules: AlertRulesConfig = attrs.field(factory=AlertRulesConfig)
+
+
+@attrs.frozen(kw_only=True)
 class Credentials:
     """Venue secrets read from the environment variables named in :class:`VenueConfig`."""
 
@@ -397,6 +463,7 @@ class Config:
     cache: CacheConfig = attrs.field(factory=CacheConfig)
     http: HttpConfig = attrs.field(factory=HttpConfig)
     trading: TradingConfig = attrs.field(factory=TradingConfig)
+    alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
     credentials: Credentials = attrs.field(factory=Credentials, metadata={_FROM_FILE: False})
 
     def with_overrides(
@@ -444,6 +511,8 @@ def _describe(kind: Any) -> str:
         return "a path string"
     if attrs.has(kind):
         return "a table"
+    if typing.get_origin(kind) is tuple:
+        return "a list of strings"
     options = [a for a in typing.get_args(kind) if a is not type(None)]
     if len(options) == 1:
         return f"{_describe(options[0])} (or the key left out)"
@@ -455,6 +524,10 @@ def _check_type(kind: Any, value: Any) -> Any:
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
         options = [a for a in typing.get_args(kind) if a is not type(None)]
         return _check_type(options[0], value)
+    if typing.get_origin(kind) is tuple:  # only tuple[str, ...] fields exist
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise TypeError(_describe(kind))
+        return tuple(value)
     ok = {
         str: isinstance(value, str),
         int: isinstance(value, int) and not isinstance(value, bool),

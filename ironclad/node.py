@@ -40,6 +40,7 @@ __all__ = [
     "NodePart",
     "NODE_PARTS",
     "event_log_part",
+    "alerts_part",
     "venue_part",
     "control_api_part",
     "supervisor_spec",
@@ -113,6 +114,17 @@ def event_log_part(config: Config) -> ChildSpec:
     return ChildSpec(id="events", start=functools.partial(EventLog.start, path))
 
 
+def alerts_part(config: Config) -> SupervisorSpec | None:
+    """The ``alerts`` subtree (one_for_one): the alert manager, which also subscribes to the
+    supervision events, and one actor per channel; None when ``[alerts] enabled = false``."""
+    if not config.alerts.enabled:
+        return None
+    from actors.alerts_tree import ALERTS, alerts_children  # actors import ironclad: late
+
+    children = alerts_children(config.alerts, config.node.data_dir)
+    return supervisor_spec(config, ALERTS, Strategy.ONE_FOR_ONE, children)
+
+
 def venue_part(config: Config) -> SupervisorSpec:
     """The ``venue:<name>`` subtree: rate limiter, connection pool and gatekeeper (issue 4),
     plus the embedded local venue when no ``venue.url`` is configured."""
@@ -130,7 +142,7 @@ def control_api_part(config: Config) -> ChildSpec:
 
 
 #: The node's top-level children, in start order (stopped in reverse).
-NODE_PARTS: tuple[NodePart, ...] = (event_log_part, venue_part, control_api_part)
+NODE_PARTS: tuple[NodePart, ...] = (event_log_part, alerts_part, venue_part, control_api_part)
 
 
 def _backoff(supervision: SupervisionConfig) -> BackoffPolicy:
