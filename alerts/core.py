@@ -428,8 +428,10 @@ class AlertCore:
         for key, items in due.items():
             group = self._groups.setdefault(key, _Group())
             if group.last_flush_at is None:
-                if group.first_due_at is None:
-                    group.first_due_at = now
+                # group_wait counts from when the group's first alert started firing
+                since = min(t.started_at if r is NotifyReason.NEW else now for t, r in items)
+                if group.first_due_at is None or since < group.first_due_at:
+                    group.first_due_at = since
                 ready = now - group.first_due_at >= self.policy.group_wait
             else:
                 ready = now - group.last_flush_at >= self.policy.group_interval
