@@ -7,9 +7,8 @@ the declared operations and publishes the OpenAPI document at ``/openapi.json``;
 :class:`HttpServer` runs it under uvicorn on a thread of its own.
 """
 
-from ironclad.http.app import API_TITLE, build_app, json_response
-from ironclad.http.errors import ERROR_SCHEMA, ApiError
-from ironclad.http.openapi import OPENAPI_VERSION, openapi_document
+from ironclad.http.app import build_app
+from ironclad.http.errors import ApiError
 from ironclad.http.orders import orders_routes
 from ironclad.http.routes import (
     Answer,
@@ -28,9 +27,6 @@ from ironclad.http.server import HttpServer
 ROUTE_GROUPS: tuple[RouteGroupFactory, ...] = (orders_routes,)
 
 __all__ = [
-    "API_TITLE",
-    "ERROR_SCHEMA",
-    "OPENAPI_VERSION",
     "ROUTE_GROUPS",
     "Answer",
     "ApiContext",
@@ -45,7 +41,5 @@ __all__ = [
     "RouteGroup",
     "RouteGroupFactory",
     "build_app",
-    "json_response",
-    "openapi_document",
     "orders_routes",
 ]
