@@ -48,6 +48,7 @@ from trading.errors import (
 from trading.ledger import Entry, EntryKind, Fill
 from trading.reconcile import (
     ExchangeBalance,
+    Outcome,
     ReconciliationReport,
     apply_reconciliation,
     reconcile,
@@ -65,6 +66,7 @@ __all__ = [
     "Release",
     "Reserve",
     "SeedOpening",
+    "sums_by_currency",
 ]
 
 
@@ -129,11 +131,15 @@ class SeedOpening:
 @attrs.frozen(slots=True)
 class ReconcileBalances:
     """Compare with the venue's balances; if ``apply``, post adjustments and freezes.
-    Answers a ``trading.reconcile.ReconciliationReport``."""
+
+    With ``confirm`` (each currency's delta seen by an earlier look), only differences equal
+    to the earlier ones are acted on; the others are still moving (orders executing) and are
+    answered as unconfirmed. Answers ``(ReconciliationReport, unconfirmed currencies)``."""
 
     exchange: Mapping[str, ExchangeBalance]
     run_id: str
     apply: bool
+    confirm: Mapping[str, Decimal] | None = None
 
 
 @attrs.frozen(slots=True)
@@ -210,6 +216,8 @@ class LedgerActor(SupervisedActor):
                                      available=error.available)
         except CurrencyFrozen as error:
             return TradingFrozen(currency=message.currency, reason=error.reason)
+        except LedgerError as error:
+            return LedgerRefused(str(error))
 
     def _book_fill(self, fill: Fill, now: datetime) -> Entry | LedgerRefused:
         try:
@@ -239,12 +247,20 @@ class LedgerActor(SupervisedActor):
         logger.info("ledger: seeded {} opening balances from the venue", made)
         return made
 
-    def _reconcile(self, message: ReconcileBalances, now: datetime) -> ReconciliationReport:
+    def _reconcile(self, message: ReconcileBalances, now: datetime
+                   ) -> tuple[ReconciliationReport, frozenset[str]]:
         report = reconcile(self._ledger, self._venue, message.exchange,
                            self._settings.reconcile_policy, now, run_id=message.run_id)
+        unconfirmed: frozenset[str] = frozenset()
+        if message.confirm is not None:
+            unconfirmed = frozenset(
+                r.currency for r in report.results
+                if r.outcome is not Outcome.MATCH and message.confirm.get(r.currency) != r.delta)
         if message.apply:
-            apply_reconciliation(self._ledger, report, now)
-        return report
+            acted = attrs.evolve(report, results=tuple(
+                r for r in report.results if r.currency not in unconfirmed))
+            apply_reconciliation(self._ledger, acted, now)
+        return report, unconfirmed
 
     def _unfreeze(self, message: Unfreeze, now: datetime) -> Unfrozen | NotFrozen:
         venue = message.venue or self._venue

@@ -10,16 +10,20 @@ Names: ``trading/ledger``, ``trading/transactions``, ``trading/reconciler``.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
+import pykka
 
 from actors.api import gatekeeper_name
+from actors.protocol import Call, ReplySlot
 from ironclad.config import Config
-from supervisors import ChildSpec, Strategy, SupervisorSpec
+from messages.exchange import ExchangeReply, ExchangeRequest, Overloaded
+from supervisors import ActorUnavailable, ChildSpec, NameNotFound, Strategy, SupervisorSpec, names
 from trading import accounts
 from trading.client_ids import VENUE_RULES, VenueIdRule
 from trading.inflight import BackoffPolicy
@@ -31,6 +35,7 @@ __all__ = [
     "RECONCILER",
     "TRANSACTIONS",
     "TradingSettings",
+    "submit_notifying",
     "trading_spec",
 ]
 
@@ -111,6 +116,39 @@ class TradingSettings:
             reconcile_retry=t.reconcile_retry,
             trades_lookback=t.trades_lookback,
         )
+
+
+class _NotifyingFuture(pykka.ThreadingFuture[ExchangeReply]):
+    """A reply future that also hands its value to a callback (pykka futures have no
+    done-callbacks); the callback runs on the answering thread and must only tell an actor."""
+
+    def __init__(self, on_reply: Callable[[ExchangeReply], None]) -> None:
+        super().__init__()
+        self._on_reply = on_reply
+
+    def set(self, value: ExchangeReply | None = None) -> None:
+        super().set(value)
+        assert value is not None
+        self._on_reply(value)
+
+
+def submit_notifying(request: ExchangeRequest, on_reply: Callable[[ExchangeReply], None],
+                     *, resolve_timeout: float = 0.5) -> ReplySlot:
+    """Send ``request`` to its gatekeeper without waiting for the exchange: its one reply is
+    passed to ``on_reply`` (typically ``actor_ref.tell``) on whichever thread settles it.
+
+    Waits at most ``resolve_timeout`` for a restarting gatekeeper; a venue without one is
+    answered ``Overloaded`` at once (nothing was sent). The returned slot lets the caller
+    settle the call itself if no answer comes (``slot.answer(...)``: the first answer wins).
+    """
+    slot = ReplySlot()
+    slot.future = _NotifyingFuture(on_reply)
+    wait = min(resolve_timeout, max(0.0, request.remaining(time.monotonic())))
+    try:
+        names.tell(gatekeeper_name(request.venue), Call(request, slot), timeout=wait)
+    except (ActorUnavailable, NameNotFound) as error:
+        slot.answer(Overloaded(request_id=request.id, reason=f"gatekeeper unavailable: {error}"))
+    return slot
 
 
 def trading_spec(settings: TradingSettings, supervisor: SupervisorFactory) -> SupervisorSpec:

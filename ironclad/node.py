@@ -42,6 +42,7 @@ __all__ = [
     "event_log_part",
     "alerts_part",
     "venue_part",
+    "trading_part",
     "control_api_part",
     "supervisor_spec",
     "build_node_spec",
@@ -133,6 +134,17 @@ def venue_part(config: Config) -> SupervisorSpec:
     return venue_spec(config, functools.partial(supervisor_spec, config))
 
 
+def trading_part(config: Config) -> SupervisorSpec | None:
+    """The ``trading`` subtree (rest_for_one): ledger, transactions, reconciler (issue 5);
+    None when ``[trading] enabled = false``. Started after the venue it trades on."""
+    if not config.trading.enabled:
+        return None
+    from actors.trading import TradingSettings, trading_spec  # actors import ironclad: late
+
+    settings = TradingSettings.from_config(config)
+    return trading_spec(settings, functools.partial(supervisor_spec, config))
+
+
 def control_api_part(config: Config) -> ChildSpec:
     """The ``control-api`` child: the HTTP API on ``[http]`` host and port. Started last, so
     every actor it asks is already up (and stopped first)."""
@@ -142,7 +154,9 @@ def control_api_part(config: Config) -> ChildSpec:
 
 
 #: The node's top-level children, in start order (stopped in reverse).
-NODE_PARTS: tuple[NodePart, ...] = (event_log_part, alerts_part, venue_part, control_api_part)
+NODE_PARTS: tuple[NodePart, ...] = (
+    event_log_part, alerts_part, venue_part, trading_part, control_api_part,
+)
 
 
 def _backoff(supervision: SupervisionConfig) -> BackoffPolicy:

@@ -75,6 +75,7 @@ from messages.exchange import (
     Overloaded,
 )
 from messages.ledger import (
+    BalanceDiscrepancy,
     Balances,
     BalanceView,
     GetBalances,
@@ -201,6 +202,7 @@ __all__ = [
     # event log
     "RecentEvents",
     # ledger
+    "BalanceDiscrepancy",
     "BalanceView",
     "Balances",
     "GetBalances",

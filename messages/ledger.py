@@ -28,6 +28,7 @@ __all__ = [
     "Unfrozen",
     "NotFrozen",
     "LedgerReply",
+    "BalanceDiscrepancy",
 ]
 
 
@@ -139,3 +140,18 @@ class NotFrozen:
 LedgerReply = Balances | LedgerEntries | Unfrozen | NotFrozen
 
 register_tagged_union(LedgerReply)
+
+
+@attrs.frozen(kw_only=True)
+class BalanceDiscrepancy:
+    """Event: the ledger and the venue disagree on ``currency`` beyond tolerance (published by
+    the reconciler for the alert system; ``frozen``: new orders in it are refused)."""
+
+    run_id: str
+    venue: str
+    currency: str
+    ledger_total: Decimal
+    venue_total: Decimal
+    delta: Decimal
+    frozen: bool
+    at: datetime

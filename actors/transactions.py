@@ -1,0 +1,1033 @@
+"""The transaction coordinator (``trading/transactions``): the three-phase order protocol's shell.
+
+It owns the transaction journal (``<data_dir>/journal``), the pure protocol core
+(:mod:`trading.protocol`), client order ids (:mod:`trading.client_ids`) and the in-flight
+schedule (:mod:`trading.inflight`). The core decides; this actor performs the effects in the
+order the core gives them — journal first (durable, synchronous FULL), then the ledger (asked
+by name, idempotent by id), then the wire (through the gatekeeper, never waiting on it: each
+call's one reply comes back as a message to this actor).
+
+Guarantees:
+
+- **Prepare**: a :class:`PlaceOrder` is validated against the market (precision, limits, min
+  notional), its funds reserved in the ledger, and its intent journaled before it is answered
+  and before anything is sent. A refusal (invalid, insufficient funds, frozen) changes nothing.
+  The reservation is made just before the journal record; a crash between the two leaves a
+  reservation without a transaction, which the next start voids.
+- **Submit** once; a definitive rejection (or a refusal that proves nothing was sent: circuit
+  open, overloaded, deadline before sending) closes the order as rejected and voids the
+  reservation; an ambiguous outcome moves it to UNKNOWN and it is looked up by client order id.
+  A resubmission happens only after the venue confirmed absence past the grace window, with
+  the same client order id.
+- **Idempotent by client_id**, across restarts (the key is in the journal).
+- **Restart**: the journal is verified (:class:`JournalCorrupted` stops the node otherwise) and
+  every non-final order resumes from its last record.
+- New orders are refused (:class:`~messages.orders.NotAcceptingOrders`) until the markets are
+  loaded and the reconciler reported a successful start-up reconciliation; reads and cancels
+  are always served.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pykka
+from loguru import logger
+
+from actors.ledger import BookFill, LedgerRefused, OpenReservations, Release, Reserve, SeedOpening
+from actors.protocol import ReplySlot
+from actors.trading import LEDGER, TradingSettings, submit_notifying
+from messages.base import FrozenMap, utc_now
+from messages.codec import from_dict, to_dict
+from messages.exchange import (
+    Category,
+    CircuitOpen,
+    DeadlineExceeded,
+    ExchangeRejected,
+    ExchangeReply,
+    ExchangeRequest,
+    ExchangeResult,
+    OutcomeUnknown,
+    Overloaded,
+)
+from messages.orders import (
+    CancelOrder,
+    FillView,
+    GetOrder,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidOrder,
+    ListOrders,
+    NotAcceptingOrders,
+    NotAcceptingReason,
+    OrderDifference,
+    OrderList,
+    OrderNotFound,
+    OrderPlaced,
+    OrderState,
+    OrderView,
+    PlaceOrder,
+    ReconciliationView,
+    TradingFrozen,
+)
+from supervisors import SupervisedActor, names
+from trading import protocol as core
+from trading.client_ids import client_order_id, is_own
+from trading.errors import JournalIntegrityError
+from trading.inflight import InflightSchedule, InflightStatistics
+from trading.journal import Journal, JournalRecord
+from trading.ledger import Fill as LedgerFill
+
+__all__ = [
+    "ActiveSymbols",
+    "CoordinatorStatistics",
+    "FoldVenue",
+    "GetStatistics",
+    "JournalCorrupted",
+    "RecordReconciliation",
+    "StartupReconciled",
+    "TransactionCoordinator",
+    "new_transaction_id",
+]
+
+_ORDER_KIND = "order."
+_SEED_STREAM = "ledger-seed"
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+#: Seconds past a call's deadline before this actor settles the reply slot itself.
+_OVERDUE_GRACE = 1.0
+
+
+class JournalCorrupted(Exception):
+    """Raised at start when the transaction journal fails its integrity check: the node stops
+    instead of trading on bad state (the message names the record and the problem)."""
+
+    def __init__(self, directory: str, error: JournalIntegrityError) -> None:
+        super().__init__(f"transaction journal in {directory} failed its integrity check, "
+                         f"refusing to trade on it: {error}")
+        self.directory = directory
+        self.error = error
+
+
+def new_transaction_id() -> str:
+    """A fresh transaction id: 20 random base36 characters (103 bits), short enough to be
+    embedded verbatim in every venue's client order id (so it can be read back)."""
+    number = secrets.randbelow(36 ** 20)
+    digits = []
+    for _ in range(20):
+        number, rest = divmod(number, 36)
+        digits.append(_ID_ALPHABET[rest])
+    return "".join(digits)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@attrs.frozen(slots=True)
+class StartupReconciled:
+    """Reconciler → coordinator: the start-up reconciliation succeeded (``ok``) or failed."""
+
+    ok: bool
+    message: str
+
+
+@attrs.frozen(slots=True)
+class FoldVenue:
+    """Reconciler → coordinator (ask): what the venue shows now. The coordinator seeds the
+    ledger on first start, adopts unknown open orders as external, feeds known orders their
+    venue state and missed trades, and answers the differences (``tuple[OrderDifference]``)."""
+
+    open_orders: tuple[Any, ...]
+    trades: tuple[Any, ...]
+    balances: Mapping[str, Decimal]
+    observed_at: datetime
+    run_id: str
+
+
+@attrs.frozen(slots=True)
+class RecordReconciliation:
+    """Reconciler → coordinator (ask): journal a finished run's report (the audit trail)."""
+
+    view: ReconciliationView
+
+
+@attrs.frozen(slots=True)
+class ActiveSymbols:
+    """Ask: symbols whose trades reconciliation should read (orders not final, or changed
+    within ``since``)."""
+
+    since: datetime
+
+
+@attrs.frozen(slots=True)
+class GetStatistics:
+    """Ask: the coordinator's :class:`CoordinatorStatistics`."""
+
+
+@attrs.frozen(slots=True)
+class CoordinatorStatistics:
+    """Counters for health, /status and benchmarks."""
+
+    orders: int
+    open_transactions: int
+    by_state: Mapping[str, int]
+    accepting: bool
+    not_accepting_reason: str | None
+    journal_records: int
+    inflight: InflightStatistics
+    pending_calls: int
+    recovery_seconds: float
+
+
+@attrs.frozen(slots=True)
+class _Answer:
+    request_id: str
+    reply: Any
+
+
+@attrs.frozen(slots=True)
+class _Overdue:
+    request_id: str
+
+
+@attrs.frozen(slots=True)
+class _Tick:
+    pass
+
+
+@attrs.frozen(slots=True)
+class _LoadMarkets:
+    pass
+
+
+@attrs.frozen(slots=True)
+class _RetryCancel:
+    transaction_id: str
+
+
+# Why a call was made (kept per request id until its reply arrives).
+@attrs.frozen(slots=True)
+class _CreateCall:
+    transaction_id: str
+    attempt: int
+
+
+@attrs.frozen(slots=True)
+class _QueryCall:
+    transaction_id: str
+    query: core.QueryOrder
+
+
+@attrs.frozen(slots=True)
+class _TradesCall:
+    transaction_id: str
+    venue_order_id: str
+
+
+@attrs.frozen(slots=True)
+class _CancelCall:
+    transaction_id: str
+    attempt: int
+
+
+@attrs.frozen(slots=True)
+class _MarketsCall:
+    pass
+
+
+def _thaw(value: Any) -> Any:
+    """A frozen exchange value as plain dicts and lists (for the protocol's parsers)."""
+    if isinstance(value, FrozenMap):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _not_sent(reply: ExchangeReply) -> bool:
+    """The reply proves the call never reached the venue."""
+    return isinstance(reply, CircuitOpen | Overloaded) or (
+        isinstance(reply, DeadlineExceeded) and not reply.sent)
+
+
+class TransactionCoordinator(SupervisedActor):
+    """See the module docstring."""
+
+    def __init__(self, settings: TradingSettings,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__()
+        self._s = settings
+        self._clock = clock
+        self._journal: Journal | None = None
+        self._raw: dict[str, dict[str, Any]] = {}
+        self._orders: dict[str, core.Order] = {}
+        self._external: set[str] = set()
+        self._by_client: dict[str, str] = {}
+        self._by_coid: dict[str, str] = {}
+        self._by_venue_id: dict[str, str] = {}
+        self._schedule = InflightSchedule(settings.inflight_policy)
+        self._queries: dict[str, core.QueryOrder] = {}
+        self._querying: set[str] = set()
+        self._pending: dict[str, Any] = {}
+        self._slots: dict[str, ReplySlot] = {}
+        self._markets: dict[str, core.MarketRules] = {}
+        self._reconciled = False
+        self._reconcile_failure: str | None = None
+        self._seed: dict[str, Any] | None = None
+        self._preseed_trades: frozenset[str] = frozenset()
+        self._recovery_seconds = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_start(self) -> None:
+        started = datetime.now(UTC)
+        directory = self._s.journal_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self._journal = Journal.open(directory, visit=self._restore)
+        except JournalIntegrityError as error:
+            raise JournalCorrupted(str(directory), error) from None
+        if self._seed is not None:
+            self._preseed_trades = frozenset(self._seed.get("trade_ids", ()))
+        resumed = self._resume_all()
+        self._void_orphan_reservations()
+        self._recovery_seconds = (datetime.now(UTC) - started).total_seconds()
+        logger.info("transactions: {} orders in the journal ({} records), {} resumed in {:.3f}s",
+                    len(self._raw) + len(self._orders), len(self._journal), resumed,
+                    self._recovery_seconds)
+        self.actor_ref.tell(_LoadMarkets())
+        self.send_after(self._s.inflight_tick, _Tick())
+
+    def on_stop(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+    def _restore(self, record: JournalRecord) -> None:
+        if record.stream == _SEED_STREAM:
+            self._seed = record.data
+            return
+        if not record.kind.startswith(_ORDER_KIND):
+            return
+        tx = record.stream
+        self._orders.pop(tx, None)
+        self._raw[tx] = record.data
+        self._index(tx, record.data["order"], bool(record.data.get("external")))
+
+    def _index(self, tx: str, order: Mapping[str, Any], external: bool) -> None:
+        if external:
+            self._external.add(tx)
+        else:
+            self._by_client[order["intent"]["client_id"]] = tx
+        self._by_coid[order["client_order_id"]] = tx
+        if order.get("venue_order_id") is not None:
+            self._by_venue_id[order["venue_order_id"]] = tx
+
+    def _resume_all(self) -> int:
+        now = self._clock()
+        resumed = 0
+        for tx, data in list(self._raw.items()):
+            raw = data["order"]
+            if raw["settled_at"] is not None and raw["state"] in ("filled", "canceled",
+                                                                   "rejected", "aborted"):
+                continue
+            order = self._get(tx)
+            assert order is not None
+            resumed += 1
+            self._step(lambda o: core.apply(o, core.Resume(), now, self._s.protocol), tx)
+            current = self._get(tx)
+            if current is not None and current.state is core.OrderState.PREPARED \
+                    and current.reserved:
+                self._step(lambda o: core.apply(o, core.Submit(), now, self._s.protocol), tx)
+        return resumed
+
+    def _void_orphan_reservations(self) -> None:
+        """Reservations whose transaction never reached the journal (crash between the two)."""
+        open_ids = self._ask_ledger(OpenReservations())
+        for transfer_id in open_ids:
+            if transfer_id not in self._raw and transfer_id not in self._orders:
+                logger.warning("transactions: voiding reservation {} (no journaled transaction)",
+                               transfer_id)
+                self._ask_ledger(Release(transfer_id))
+
+    # ------------------------------------------------------------------- helpers
+
+    def _get(self, tx: str) -> core.Order | None:
+        order = self._orders.get(tx)
+        if order is None and tx in self._raw:
+            order = from_dict(core.Order, self._raw.pop(tx)["order"])
+            self._orders[tx] = order
+        return order
+
+    def _all_orders(self) -> list[core.Order]:
+        for tx in list(self._raw):
+            self._get(tx)
+        return list(self._orders.values())
+
+    def _ask_ledger(self, message: Any) -> Any:
+        return names.ask(LEDGER, message, timeout=self._s.ask_timeout)
+
+    def _accepting(self) -> NotAcceptingOrders | None:
+        if self._reconciled and self._markets:
+            return None
+        if self._reconcile_failure is not None:
+            return NotAcceptingOrders(reason=NotAcceptingReason.RECONCILIATION_FAILED,
+                                      message=self._reconcile_failure)
+        what = "start-up reconciliation" if not self._reconciled else "loading the markets"
+        return NotAcceptingOrders(reason=NotAcceptingReason.RECONCILIATION_PENDING,
+                                  message=f"{what} has not finished; reads and cancels work")
+
+    def _find(self, tx: str | None, client_id: str | None) -> str | None:
+        if tx is not None:
+            return tx if (tx in self._orders or tx in self._raw) else None
+        assert client_id is not None
+        return self._by_client.get(client_id)
+
+    def view(self, order: core.Order) -> OrderView:
+        """The caller's view of ``order``."""
+        intent = order.intent
+        external = order.transaction_id in self._external
+        average = order.average_price
+        if average is None and order.fills_total > 0:
+            average = order.cost / order.fills_total
+        return OrderView(
+            id=order.transaction_id, client_id=None if external else intent.client_id,
+            client_order_id=order.client_order_id, venue=order.venue, symbol=intent.symbol,
+            side=intent.side.value, type=intent.type.value,
+            time_in_force=None if intent.time_in_force is None else intent.time_in_force.value,
+            amount=intent.amount, price=intent.price, state=OrderState(order.state.value),
+            filled=order.filled, average_price=average, created_at=order.created_at,
+            updated_at=order.updated_at, venue_order_id=order.venue_order_id,
+            fills=tuple(FillView(trade_id=t.trade_id, amount=t.amount, price=t.price,
+                                 fee=t.fee_cost, fee_currency=t.fee_currency)
+                        for t in order.fills),
+            cancel_requested=order.cancel_requested_at is not None,
+            settled=order.settled_at is not None, external=external, reason=order.reason,
+        )
+
+    # ------------------------------------------------------------------ dispatch
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Answer):
+            return self._on_answer(message.request_id, message.reply)
+        if isinstance(message, _Tick):
+            return self._on_tick()
+        if isinstance(message, PlaceOrder):
+            return self._place(message)
+        if isinstance(message, CancelOrder):
+            return self._cancel(message)
+        if isinstance(message, GetOrder):
+            tx = self._find(message.id, message.client_id)
+            order = None if tx is None else self._get(tx)
+            if order is None:
+                return OrderNotFound(id=message.id, client_id=message.client_id)
+            return self.view(order)
+        if isinstance(message, ListOrders):
+            return self._list(message)
+        if isinstance(message, _Overdue):
+            return self._on_overdue(message.request_id)
+        if isinstance(message, _RetryCancel):
+            return self._retry_cancel(message.transaction_id)
+        if isinstance(message, _LoadMarkets):
+            if not self._markets:
+                self._call(_MarketsCall(), "load_markets", category=Category.MARKET_DATA,
+                           idempotent=True)
+            return None
+        if isinstance(message, StartupReconciled):
+            return self._on_startup_reconciled(message)
+        if isinstance(message, FoldVenue):
+            return self._fold(message)
+        if isinstance(message, RecordReconciliation):
+            return self._record_reconciliation(message.view)
+        if isinstance(message, ActiveSymbols):
+            return self._active_symbols(message.since)
+        if isinstance(message, GetStatistics):
+            return self._statistics()
+        raise TypeError(f"TransactionCoordinator: unexpected message {type(message).__name__}")
+
+    # ------------------------------------------------------------------ commands
+
+    def _place(self, command: PlaceOrder) -> Any:
+        existing = self._by_client.get(command.client_id)
+        try:
+            intent = core.OrderIntent.parse(
+                client_id=command.client_id, symbol=command.symbol, side=command.side,
+                type=command.type, amount=command.amount, price=command.price,
+                time_in_force=command.time_in_force)
+        except core.OrderValidationError as error:
+            if existing is not None:
+                return self._conflict(command, existing)
+            return InvalidOrder(field=error.field, code=error.code, message=error.message)
+        if existing is not None:
+            order = self._get(existing)
+            assert order is not None
+            if order.intent == intent and command.venue in (None, self._s.venue):
+                return OrderPlaced(order=self.view(order), created=False)
+            return self._conflict(command, existing)
+        if command.venue not in (None, self._s.venue):
+            return InvalidOrder(field="venue", code="unknown_venue",
+                                message=f"this node trades on {self._s.venue!r} only")
+        refusal = self._accepting()
+        if refusal is not None:
+            return refusal
+        market = self._markets.get(intent.symbol)
+        if market is None:
+            return InvalidOrder(field="symbol", code="unknown_symbol",
+                                message=f"{intent.symbol!r} is not a market of {self._s.venue}")
+        now = self._clock()
+        tx = new_transaction_id()
+        coid = client_order_id(self._s.id_rule, self._s.node_id, tx)
+        try:
+            prepared = core.prepare(transaction_id=tx, venue=self._s.venue, client_order_id=coid,
+                                    intent=intent, market=market, now=now)
+        except core.OrderValidationError as error:
+            return InvalidOrder(field=error.field, code=error.code, message=error.message)
+        order = prepared.order
+        reply = self._ask_ledger(Reserve(tx, order.reserve_currency, order.reserve_amount))
+        if isinstance(reply, InsufficientFunds | TradingFrozen):
+            return reply
+        if isinstance(reply, LedgerRefused):
+            return InvalidOrder(field="symbol", code="ledger_refused", message=reply.reason)
+        reserved = core.apply(order, core.FundsReserved(), now, self._s.protocol)
+        self._run(attrs.evolve(reserved, change=attrs.evolve(
+            reserved.change, cause="prepared: intent validated, funds reserved")),
+            external=False)
+        self._step(lambda o: core.apply(o, core.Submit(), now, self._s.protocol), tx)
+        current = self._get(tx)
+        assert current is not None
+        return OrderPlaced(order=self.view(current), created=True)
+
+    def _conflict(self, command: PlaceOrder, tx: str) -> IdempotencyConflict:
+        return IdempotencyConflict(
+            client_id=command.client_id, order_id=tx,
+            message=f"client_id {command.client_id!r} already names order {tx} "
+                    "with different content; nothing was placed")
+
+    def _cancel(self, command: CancelOrder) -> Any:
+        tx = self._find(command.id, command.client_id)
+        if tx is None or self._get(tx) is None:
+            return OrderNotFound(id=command.id, client_id=command.client_id)
+        now = self._clock()
+        self._step(lambda o: core.apply(o, core.CancelRequested("requested by the caller"), now,
+                                        self._s.protocol), tx)
+        order = self._get(tx)
+        assert order is not None
+        return self.view(order)
+
+    def _retry_cancel(self, tx: str) -> None:
+        order = self._get(tx)
+        if order is None or order.is_closed or order.cancel_requested_at is None:
+            return
+        if order.state is core.OrderState.OPEN:
+            now = self._clock()
+            self._step(lambda o: core.apply(o, core.CancelRequested("retry"), now,
+                                            self._s.protocol), tx)
+
+    def _list(self, query: ListOrders) -> OrderList:
+        orders = [o for o in self._all_orders()
+                  if (query.state is None or o.state.value == query.state.value)
+                  and (query.symbol is None or o.intent.symbol == query.symbol)]
+        orders.sort(key=lambda o: (o.created_at, o.transaction_id), reverse=True)
+        return OrderList(orders=tuple(self.view(o) for o in orders[:query.limit]))
+
+    # ------------------------------------------------------------- core and effects
+
+    def _step(self, decide: Callable[[core.Order], core.Step], tx: str) -> None:
+        """Apply one event to order ``tx`` and perform its effects; a refused event (protocol
+        error) leaves the order unchanged and is logged and journaled as an anomaly."""
+        order = self._get(tx)
+        if order is None:
+            return
+        try:
+            step = decide(order)
+        except (core.ProtocolError, ValueError) as error:
+            self._anomaly(tx, error)
+            return
+        self._run(step, external=tx in self._external)
+
+    def _anomaly(self, tx: str, error: Exception) -> None:
+        logger.bind(transaction=tx).error("transactions: event refused for {}: {}", tx, error)
+        assert self._journal is not None
+        self._journal.append(stream=f"anomaly:{tx}", kind="anomaly", cause=str(error)[:500],
+                             data={"transaction_id": tx, "error": type(error).__name__},
+                             now=self._clock())
+
+    def _run(self, step: core.Step, *, external: bool) -> None:
+        tx = step.order.transaction_id
+        if step.ignored is not None:
+            logger.trace("transactions: {} ignored: {}", tx, step.ignored.reason)
+        for effect in step.effects:
+            self._perform(effect, external)
+        order = self._get(tx)
+        if order is not None:
+            self._follow(order)
+
+    def _perform(self, effect: core.Effect, external: bool) -> None:
+        if isinstance(effect, core.Journal):
+            self._append(effect, external)
+        elif isinstance(effect, core.PostFill):
+            self._post_fill(effect)
+        elif isinstance(effect, core.SettleReservation):
+            self._settle(effect.transaction_id)
+        elif isinstance(effect, core.SendCreate):
+            self._send_create(effect)
+        elif isinstance(effect, core.SendCancel):
+            self._send_cancel(effect)
+        elif isinstance(effect, core.QueryOrder):
+            self._queries[effect.transaction_id] = effect
+            self._schedule.track(effect.transaction_id, 0, self._clock(), immediately=True)
+        elif isinstance(effect, core.ReserveFunds):
+            self._reserve_on_resume(effect)
+        else:  # pragma: no cover - the Effect union is closed
+            raise TypeError(f"unknown effect {effect!r}")
+
+    def _append(self, effect: core.Journal, external: bool) -> None:
+        assert self._journal is not None
+        order = effect.order
+        change = effect.change
+        self._journal.append(
+            stream=order.transaction_id, kind=f"{_ORDER_KIND}{order.state.value}",
+            cause=change.cause,
+            data={"order": to_dict(order), "external": external,
+                  "from": change.from_state.value, "to": change.to_state.value},
+            now=change.at)
+        tx = order.transaction_id
+        self._raw.pop(tx, None)
+        self._orders[tx] = order
+        if external:
+            self._external.add(tx)
+        else:
+            self._by_client[order.intent.client_id] = tx
+        self._by_coid[order.client_order_id] = tx
+        if order.venue_order_id is not None:
+            self._by_venue_id[order.venue_order_id] = tx
+
+    def _post_fill(self, effect: core.PostFill) -> None:
+        order = self._get(effect.transaction_id)
+        assert order is not None
+        trade = effect.trade
+        if trade.trade_id in self._preseed_trades:
+            logger.info("transactions: trade {} predates the opening balances; not booked",
+                        trade.trade_id)
+            return
+        fill = LedgerFill(
+            trade_id=trade.trade_id, venue=self._s.ledger_venue, symbol=effect.symbol,
+            side=effect.side.value, amount=trade.amount, price=trade.price,
+            fee=trade.fee_cost, fee_currency=trade.fee_currency if trade.fee_cost else None,
+            transfer_id=order.transaction_id if order.reserved else None,
+            order_id=order.transaction_id)
+        reply = self._ask_ledger(BookFill(fill))
+        if isinstance(reply, LedgerRefused):
+            logger.error("transactions: ledger refused trade {} of {}: {}", trade.trade_id,
+                         order.transaction_id, reply.reason)
+
+    def _settle(self, tx: str) -> None:
+        order = self._get(tx)
+        assert order is not None
+        if order.reserved:
+            reply = self._ask_ledger(Release(tx))
+            if isinstance(reply, LedgerRefused):
+                logger.error("transactions: settling {} refused by the ledger: {}", tx,
+                             reply.reason)
+        now = self._clock()
+        self._step(lambda o: core.apply(o, core.Settled(), now, self._s.protocol), tx)
+
+    def _reserve_on_resume(self, effect: core.ReserveFunds) -> None:
+        tx = effect.transaction_id
+        reply = self._ask_ledger(Reserve(tx, effect.currency, effect.amount))
+        now = self._clock()
+        if isinstance(reply, InsufficientFunds | TradingFrozen | LedgerRefused):
+            reason = type(reply).__name__
+            self._step(lambda o: core.apply(o, core.ReservationRefused(reason), now,
+                                            self._s.protocol), tx)
+        else:
+            self._step(lambda o: core.apply(o, core.FundsReserved(), now, self._s.protocol), tx)
+
+    def _follow(self, order: core.Order) -> None:
+        """Keep the in-flight schedule in step with the order's state."""
+        tx = order.transaction_id
+        priority = core.lookup_priority(order)
+        if priority is None:
+            self._schedule.forget(tx)
+            self._queries.pop(tx, None)
+        else:
+            self._schedule.track(tx, priority, self._clock())
+
+    # ------------------------------------------------------------------ the wire
+
+    def _call(self, purpose: Any, method: str, args: tuple[Any, ...] = (),
+              kwargs: Mapping[str, Any] | None = None, *, category: Category = Category.TRADING,
+              idempotent: bool) -> None:
+        request = ExchangeRequest.new(self._s.venue, method, args, kwargs, category=category,
+                                      idempotent=idempotent, timeout=self._s.call_timeout)
+        self._pending[request.id] = purpose
+        ref = self.actor_ref
+        request_id = request.id
+
+        def deliver(reply: ExchangeReply) -> None:
+            try:
+                ref.tell(_Answer(request_id, reply))
+            except pykka.ActorDeadError:
+                pass  # restarted: the journal and the next lookups resolve what this said
+
+        self._slots[request.id] = submit_notifying(request, deliver)
+        self.send_after(self._s.call_timeout + _OVERDUE_GRACE, _Overdue(request.id))
+
+    def _on_overdue(self, request_id: str) -> None:
+        slot = self._slots.get(request_id)
+        if slot is None or slot.answered:
+            return
+        purpose = self._pending.get(request_id)
+        if isinstance(purpose, _CreateCall | _CancelCall):
+            slot.answer(OutcomeUnknown(request_id=request_id,
+                                       reason="no answer past the deadline; it may have executed"))
+        else:
+            slot.answer(DeadlineExceeded(request_id=request_id, deadline=0.0, sent=True))
+
+    def _send_create(self, effect: core.SendCreate) -> None:
+        params: dict[str, Any] = {"clientOrderId": effect.client_order_id}
+        if effect.type is core.OrderType.LIMIT and effect.time_in_force is not None:
+            params["timeInForce"] = effect.time_in_force.value
+        self._call(_CreateCall(effect.transaction_id, effect.attempt), "create_order",
+                   (effect.symbol, effect.type.value, effect.side.value, effect.amount,
+                    effect.price), {"params": params}, idempotent=False)
+
+    def _send_cancel(self, effect: core.SendCancel) -> None:
+        params = {} if effect.venue_order_id is not None else {
+            "clientOrderId": effect.client_order_id}
+        self._call(_CancelCall(effect.transaction_id, effect.attempt), "cancel_order",
+                   (effect.venue_order_id, effect.symbol), {"params": params}, idempotent=True)
+
+    def _send_query(self, tx: str) -> None:
+        order = self._get(tx)
+        if order is None:
+            return
+        query = self._queries.get(tx) or core.QueryOrder(
+            tx, order.client_order_id, order.venue_order_id, order.intent.symbol,
+            via_history=False, with_trades=not order.trades_complete)
+        self._querying.add(tx)
+        if order.venue_order_id is not None:
+            args: tuple[Any, ...] = (order.venue_order_id, order.intent.symbol)
+            params: dict[str, Any] = {}
+        else:
+            args = (None, order.intent.symbol)
+            params = {"clientOrderId": order.client_order_id}
+        self._call(_QueryCall(tx, query), "fetch_order", args, {"params": params},
+                   idempotent=True)
+
+    def _send_trades_query(self, order: core.Order) -> None:
+        assert order.venue_order_id is not None
+        params: dict[str, Any] = {}
+        if self._s.exchange == "binance":
+            params["orderId"] = order.venue_order_id
+        self._querying.add(order.transaction_id)
+        self._call(_TradesCall(order.transaction_id, order.venue_order_id), "fetch_my_trades",
+                   (order.intent.symbol,), {"params": params}, idempotent=True)
+
+    def _on_tick(self) -> None:
+        now = self._clock()
+        for tx in self._schedule.due(now, self._s.inflight_cap):
+            if tx not in self._querying:
+                self._send_query(tx)
+        self.send_after(self._s.inflight_tick, _Tick())
+
+    # ------------------------------------------------------------------ replies
+
+    def _on_answer(self, request_id: str, reply: ExchangeReply) -> None:
+        self._slots.pop(request_id, None)
+        purpose = self._pending.pop(request_id, None)
+        if purpose is None:
+            return
+        now = self._clock()
+        if isinstance(purpose, _MarketsCall):
+            self._on_markets(reply)
+        elif isinstance(purpose, _CreateCall):
+            self._on_create(purpose, reply, now)
+        elif isinstance(purpose, _QueryCall):
+            self._querying.discard(purpose.transaction_id)
+            self._on_query(purpose, reply, now)
+        elif isinstance(purpose, _TradesCall):
+            self._querying.discard(purpose.transaction_id)
+            self._on_trades(purpose, reply, now)
+        elif isinstance(purpose, _CancelCall):
+            self._on_cancel(purpose, reply, now)
+
+    def _on_markets(self, reply: ExchangeReply) -> None:
+        if not isinstance(reply, ExchangeResult) or not isinstance(reply.value, FrozenMap):
+            logger.warning("transactions: loading markets failed ({}); retrying",
+                           type(reply).__name__)
+            self.send_after(self._s.reconcile_retry, _LoadMarkets())
+            return
+        markets = {}
+        for symbol, market in reply.value.items():
+            try:
+                markets[symbol] = core.MarketRules.from_ccxt(_thaw(market))
+            except core.ProtocolError as error:
+                logger.warning("transactions: market {} skipped: {}", symbol, error)
+        self._markets = markets
+        logger.info("transactions: {} markets loaded", len(markets))
+
+    def _on_create(self, purpose: _CreateCall, reply: ExchangeReply, now: datetime) -> None:
+        tx, attempt = purpose.transaction_id, purpose.attempt
+        event: core.Event
+        if isinstance(reply, ExchangeResult):
+            try:
+                event = core.SubmitAcked(attempt, core.VenueSnapshot.from_ccxt(
+                    _thaw(reply.value), now))
+            except core.ProtocolError as error:
+                event = core.SubmitAmbiguous(attempt, f"unreadable answer: {error}")
+        elif isinstance(reply, ExchangeRejected):
+            text = f"{reply.error_class}: {reply.message}"
+            duplicate = (reply.error_class == "DuplicateOrderId"
+                         or "duplicate order sent" in reply.message.lower()
+                         or "duplicateclientorderid" in reply.message.lower())
+            event = core.SubmitRejected(attempt, text[:300], duplicate_client_order_id=duplicate)
+        elif _not_sent(reply):
+            event = core.SubmitRejected(attempt, f"not sent: {type(reply).__name__}")
+        else:
+            event = core.SubmitAmbiguous(attempt, f"{type(reply).__name__}: "
+                                                  f"{getattr(reply, 'reason', '') or reply}"[:300])
+        self._step(lambda o: core.apply(o, event, now, self._s.protocol), tx)
+        self._need_trades(tx)
+
+    def _on_query(self, purpose: _QueryCall, reply: ExchangeReply, now: datetime) -> None:
+        tx = purpose.transaction_id
+        before = self._get(tx)
+        if before is None:
+            return
+        if isinstance(reply, ExchangeResult):
+            try:
+                snapshot = core.VenueSnapshot.from_ccxt(_thaw(reply.value), now)
+            except core.ProtocolError as error:
+                self._anomaly(tx, error)
+                return
+            self._step(lambda o: core.apply(o, core.OrderObserved(snapshot), now,
+                                            self._s.protocol), tx)
+        elif isinstance(reply, ExchangeRejected) and reply.error_class == "OrderNotFound":
+            searched = not self._s.protocol.lookup_sees_closed_orders
+            self._step(lambda o: core.apply(o, core.OrderAbsent(now, searched_history=searched),
+                                            now, self._s.protocol), tx)
+        else:
+            return  # no news: the schedule asks again after its backoff
+        after = self._get(tx)
+        if after is not None and after != before:
+            self._schedule.reset(tx, now)
+        self._need_trades(tx, purpose.query.with_trades)
+
+    def _need_trades(self, tx: str, asked: bool = False) -> None:
+        order = self._get(tx)
+        if order is None or order.venue_order_id is None or tx in self._querying:
+            return
+        if not order.trades_complete or (asked and order.filled > 0 and not order.is_final):
+            self._send_trades_query(order)
+
+    def _on_trades(self, purpose: _TradesCall, reply: ExchangeReply, now: datetime) -> None:
+        if not isinstance(reply, ExchangeResult) or not isinstance(reply.value, tuple):
+            return
+        tx = purpose.transaction_id
+        for raw in reply.value:
+            trade = _thaw(raw)
+            if str(trade.get("order")) != purpose.venue_order_id:
+                continue
+            try:
+                event = core.Fill(core.Trade.from_ccxt(trade))
+            except core.ProtocolError as error:
+                self._anomaly(tx, error)
+                continue
+            self._step(lambda o, e=event: core.apply(o, e, now, self._s.protocol), tx)
+
+    def _on_cancel(self, purpose: _CancelCall, reply: ExchangeReply, now: datetime) -> None:
+        tx = purpose.transaction_id
+        event: core.Event
+        if isinstance(reply, ExchangeResult):
+            try:
+                snapshot: core.VenueSnapshot | None = core.VenueSnapshot.from_ccxt(
+                    _thaw(reply.value), now)
+            except core.ProtocolError:
+                snapshot = None
+            event = core.CancelAcked(snapshot)
+        elif isinstance(reply, ExchangeRejected) and reply.error_class == "OrderNotFound":
+            event = core.CancelNotFound()
+        else:
+            delay = min(2.0 ** purpose.attempt, 30.0)
+            logger.warning("transactions: cancel of {} failed ({}); retry in {}s", tx,
+                           type(reply).__name__, delay)
+            self.send_after(delay, _RetryCancel(tx))
+            return
+        self._step(lambda o: core.apply(o, event, now, self._s.protocol), tx)
+        self._need_trades(tx)
+
+    # ---------------------------------------------------------------- reconciliation
+
+    def _on_startup_reconciled(self, message: StartupReconciled) -> None:
+        if message.ok:
+            if not self._reconciled:
+                logger.info("transactions: start-up reconciliation done; accepting orders")
+            self._reconciled = True
+            self._reconcile_failure = None
+        elif not self._reconciled:
+            self._reconcile_failure = message.message
+            logger.warning("transactions: start-up reconciliation failed ({}); new orders are "
+                           "refused until it succeeds", message.message)
+
+    def _fold(self, venue: FoldVenue) -> tuple[OrderDifference, ...]:
+        now = self._clock()
+        if self._seed is None:
+            self._seed_ledger(venue, now)
+        differences: list[OrderDifference] = []
+        open_ids: set[str] = set()
+        for raw in venue.open_orders:
+            order_data = _thaw(raw)
+            venue_id = None if order_data.get("id") is None else str(order_data["id"])
+            coid = order_data.get("clientOrderId")
+            tx = (self._by_coid.get(coid) if coid else None) or (
+                self._by_venue_id.get(venue_id) if venue_id else None)
+            if tx is None:
+                differences.append(self._adopt(order_data, venue.observed_at, now))
+                continue
+            open_ids.add(tx)
+            before = self._get(tx)
+            try:
+                snapshot = core.VenueSnapshot.from_ccxt(order_data, venue.observed_at)
+            except core.ProtocolError as error:
+                self._anomaly(tx, error)
+                continue
+            self._step(lambda o, s=snapshot: core.apply(o, core.OrderObserved(s), now,
+                                                        self._s.protocol), tx)
+            after = self._get(tx)
+            if before is not None and after is not None and before.state is not after.state:
+                differences.append(OrderDifference(
+                    kind="resolved", order_id=tx, client_order_id=after.client_order_id,
+                    detail=f"{before.state.value} -> {after.state.value} (open at the venue)"))
+            self._need_trades(tx)
+        differences += self._fold_trades(venue.trades, now)
+        for order in list(self._orders.values()):  # not-final orders are always decoded
+            tx = order.transaction_id
+            if tx in open_ids or order.is_closed:
+                continue
+            if order.state in (core.OrderState.OPEN, core.OrderState.UNKNOWN) \
+                    and order.updated_at <= venue.observed_at:
+                self._schedule.track(tx, 0, now, immediately=True)
+                differences.append(OrderDifference(
+                    kind="in_flight", order_id=tx, client_order_id=order.client_order_id,
+                    detail=f"{order.state.value} here, not open at the venue: looked up"))
+        return tuple(differences)
+
+    def _seed_ledger(self, venue: FoldVenue, now: datetime) -> None:
+        made = self._ask_ledger(SeedOpening(venue.balances, venue.run_id))
+        trade_ids = sorted({str(_thaw(t).get("id")) for t in venue.trades})
+        self._seed = {"run_id": venue.run_id, "at": now.isoformat(), "entries": made,
+                      "trade_ids": trade_ids}
+        assert self._journal is not None
+        self._journal.append(stream=_SEED_STREAM, kind="ledger.seeded",
+                             cause="opening balances from the venue at first start",
+                             data=self._seed, now=now)
+        self._preseed_trades = frozenset(trade_ids)
+
+    def _adopt(self, data: Mapping[str, Any], observed_at: datetime,
+               now: datetime) -> OrderDifference:
+        """Take a venue order this node did not place into the journal as external."""
+        tx = new_transaction_id()
+        venue_id = str(data.get("id"))
+        coid = data.get("clientOrderId") or f"venue-{venue_id}"
+        own = isinstance(coid, str) and is_own(coid, self._s.node_id)
+        try:
+            intent = core.OrderIntent(
+                client_id=f"external:{venue_id}", symbol=str(data["symbol"]),
+                side=core.Side(data["side"]), type=core.OrderType(data.get("type") or "limit"),
+                amount=Decimal(repr(data["amount"])) if isinstance(data["amount"], float)
+                else Decimal(str(data["amount"])),
+                price=None if data.get("price") is None else Decimal(repr(data["price"]))
+                if isinstance(data["price"], float) else Decimal(str(data["price"])),
+                time_in_force=None)
+            snapshot = core.VenueSnapshot.from_ccxt(data, observed_at)
+        except (KeyError, ValueError, ArithmeticError, core.ProtocolError) as error:
+            return OrderDifference(kind="unreadable", order_id="-", client_order_id=str(coid),
+                                   detail=f"venue order {venue_id} could not be read: {error}")
+        base, quote = intent.symbol.split("/") if "/" in intent.symbol else (intent.symbol, "")
+        shell = core.Order(
+            transaction_id=tx, venue=self._s.venue, client_order_id=str(coid), intent=intent,
+            state=core.OrderState.SUBMITTING,
+            reserve_currency=quote if intent.side is core.Side.BUY else base,
+            reserve_amount=Decimal(0), created_at=now, updated_at=now, reserved=False,
+            attempts=1, last_sent_at=now)
+        self._external.add(tx)
+        try:
+            step = core.apply(shell, core.OrderObserved(snapshot), now, self._s.protocol)
+        except core.ProtocolError as error:
+            self._external.discard(tx)
+            return OrderDifference(kind="unreadable", order_id="-", client_order_id=str(coid),
+                                   detail=f"venue order {venue_id} refused: {error}")
+        self._run(attrs.evolve(step, change=attrs.evolve(
+            step.change, cause=f"adopted from the venue as external (venue order {venue_id})")),
+            external=True)
+        detail = f"venue order {venue_id} ({intent.side.value} {intent.amount} {intent.symbol})"
+        if own:
+            detail += " carries this node's client id tag but no journaled transaction"
+        self._need_trades(tx)
+        return OrderDifference(kind="adopted", order_id=tx, client_order_id=str(coid),
+                               detail=detail)
+
+    def _fold_trades(self, trades: tuple[Any, ...], now: datetime) -> list[OrderDifference]:
+        differences = []
+        for raw in trades:
+            data = _thaw(raw)
+            venue_id = None if data.get("order") is None else str(data["order"])
+            tx = self._by_venue_id.get(venue_id) if venue_id else None
+            if tx is None:
+                continue
+            order = self._get(tx)
+            if order is None or any(t.trade_id == str(data.get("id")) for t in order.fills):
+                continue
+            try:
+                event = core.Fill(core.Trade.from_ccxt(data))
+            except core.ProtocolError as error:
+                self._anomaly(tx, error)
+                continue
+            self._step(lambda o, e=event: core.apply(o, e, now, self._s.protocol), tx)
+            differences.append(OrderDifference(
+                kind="missed_fill", order_id=tx, client_order_id=order.client_order_id,
+                detail=f"trade {event.trade.trade_id}: {event.trade.amount} at "
+                       f"{event.trade.price}"))
+        return differences
+
+    def _record_reconciliation(self, view: ReconciliationView) -> int:
+        assert self._journal is not None
+        record = self._journal.append(stream=f"reconcile:{view.run_id}", kind="reconcile.report",
+                                      cause=f"reconciliation {view.run_id}",
+                                      data=to_dict(view), now=view.finished_at)
+        return record.seq
+
+    def _active_symbols(self, since: datetime) -> tuple[str, ...]:
+        symbols = set()
+        for order in self._orders.values():
+            if not order.is_final or order.updated_at >= since:
+                symbols.add(order.intent.symbol)
+        for data in self._raw.values():
+            raw = data["order"]
+            if raw["settled_at"] is None or raw["updated_at"] >= since.isoformat():
+                symbols.add(raw["intent"]["symbol"])
+        return tuple(sorted(symbols))
+
+    def _statistics(self) -> CoordinatorStatistics:
+        by_state: dict[str, int] = {}
+        open_count = 0
+        for order in self._orders.values():
+            by_state[order.state.value] = by_state.get(order.state.value, 0) + 1
+            open_count += not order.is_final
+        for data in self._raw.values():
+            state = data["order"]["state"]
+            by_state[state] = by_state.get(state, 0) + 1
+        refusal = self._accepting()
+        assert self._journal is not None
+        return CoordinatorStatistics(
+            orders=len(self._orders) + len(self._raw), open_transactions=open_count,
+            by_state=by_state, accepting=refusal is None,
+            not_accepting_reason=None if refusal is None else refusal.message,
+            journal_records=len(self._journal),
+            inflight=self._schedule.statistics(self._clock()),
+            pending_calls=len(self._pending), recovery_seconds=self._recovery_seconds)
+
