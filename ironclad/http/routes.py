@@ -9,6 +9,7 @@ worker thread (the event loop never waits) and bounds it by the configured timeo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -90,14 +91,15 @@ class ApiContext:
     async def ask(self, name: str, message: Any, *, timeout: float | None = None) -> Any:
         """Ask the actor named ``name`` off the event loop; its reply, or ApiError 503/504.
 
-        ``timeout`` defaults to :attr:`ask_timeout`.
+        ``timeout`` defaults to :attr:`ask_timeout`. A reply that is a future (completed
+        later by the actor) is waited for within the same timeout.
         503 ``unavailable``: the actor is not running (or restarting past the timeout);
         nothing was done. 504 ``timeout``: no reply in time; the request may still take
         effect, so the caller must look it up (or repeat it with the same idempotency key).
         """
         timeout = self.ask_timeout if timeout is None else timeout
         try:
-            return await run_in_threadpool(ask, name, message, timeout=timeout)
+            return await run_in_threadpool(_ask_and_wait, name, message, timeout)
         except (NameNotFound, ActorUnavailable) as error:
             raise ApiError(503, "unavailable", f"{name} is not available: {error}") from None
         except pykka.Timeout:
@@ -108,6 +110,16 @@ class ApiContext:
             raise ApiError(503, "unavailable",
                            f"{name} stopped before answering: {error}; repeat the request "
                            "(it is idempotent where it matters)") from None
+
+
+def _ask_and_wait(name: str, message: Any, timeout: float) -> Any:
+    """Ask, and if the actor answered with a future (a reply it completes later, as the
+    reconciler does for a run in progress), wait for that too, within the same deadline."""
+    deadline = time.monotonic() + timeout
+    reply = ask(name, message, timeout=timeout)
+    if isinstance(reply, pykka.Future):
+        reply = reply.get(timeout=max(0.0, deadline - time.monotonic()))
+    return reply
 
 
 #: Builds a component's route group from the node's context (registered in the app).

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import pykka
 import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
@@ -167,14 +168,27 @@ class FakeLedger(SupervisedActor):
 
 
 class FakeReconciler(SupervisedActor):
-    """Test double of ``trading/reconciler``: a report, or VenueUnavailable when told."""
+    """Test double of ``trading/reconciler``: like the real one, it answers Reconcile with a
+    future it completes later (here: on its next message); VenueUnavailable when told."""
 
     def __init__(self, controls: dict[str, Any]) -> None:
         super().__init__()
         self.controls = controls
+        self.waiters: list[pykka.ThreadingFuture[Any]] = []
 
     def on_receive(self, message: Any) -> Any:
+        if message == "finish":
+            for waiter in self.waiters:
+                waiter.set(self._report())
+            self.waiters.clear()
+            return None
         assert isinstance(message, Reconcile)
+        waiter: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+        self.waiters.append(waiter)
+        self.actor_ref.tell("finish")
+        return waiter
+
+    def _report(self) -> Any:
         if self.controls.get("venue_down"):
             return VenueUnavailable(message="circuit open")
         return ReconciliationView(
