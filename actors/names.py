@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import attrs
+from typing import Any
 
-__all__ = ["GatewayNames"]
+import attrs
+import pykka
+
+from supervisors import ActorUnavailable, NameNotFound, names
+
+__all__ = ["GatewayNames", "tell_if_up"]
 
 
 @attrs.frozen(slots=True)
@@ -39,3 +44,15 @@ class GatewayNames:
 
     def worker(self, index: int) -> str:
         return f"{self.pool}/worker-{index}"
+
+
+def tell_if_up(name: str, message: Any) -> bool:
+    """Send `message` to `name` now if its actor is running; False (nothing sent) if it is
+    down or restarting. For reports whose loss a restarted receiver recovers from by itself
+    (a new gatekeeper has fresh breakers, a new dispatcher asks the workers to announce), so
+    a sender never blocks on a restarting peer."""
+    try:
+        names.resolve(name, 0.0).tell(message)
+    except (ActorUnavailable, NameNotFound, pykka.ActorDeadError):
+        return False
+    return True

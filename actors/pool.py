@@ -27,7 +27,7 @@ import attrs
 import pykka
 from loguru import logger
 
-from actors.names import GatewayNames
+from actors.names import GatewayNames, tell_if_up
 from actors.protocol import (
     CallOutcome,
     GetBucket,
@@ -49,7 +49,7 @@ from messages.exchange import (
     Overloaded,
 )
 from messages.supervision import ChildCrashed, ChildStopped, SupervisionEvent
-from supervisors import SupervisedActor, names, subscribe
+from supervisors import ActorUnavailable, NameNotFound, SupervisedActor, names, subscribe
 
 __all__ = ["Dispatcher", "LatencyHistogram", "PoolCore", "PoolStatistics"]
 
@@ -268,12 +268,7 @@ class Dispatcher(SupervisedActor):
         self._unsubscribe = subscribe(forward)
         # After a dispatcher restart the workers are alive but unknown: ask them to announce.
         for worker in self._worker_names:
-            ref = names.registered().get(worker)
-            if ref is not None:
-                try:
-                    ref.tell(PoolStarted())
-                except pykka.ActorDeadError:
-                    pass  # restarting: it announces itself when it is back
+            tell_if_up(worker, PoolStarted())  # one restarting announces itself when back
 
     def on_stop(self) -> None:
         if self._unsubscribe is not None:
@@ -363,8 +358,7 @@ class Dispatcher(SupervisedActor):
     def _settle(self, job: Job, reply: Any) -> None:
         """Answer a job the pool ends itself; its breaker permit is released as ignored."""
         job.work.reply.answer(reply)
-        names.tell(self._names.gatekeeper,
-                   CallOutcome(job.work.request.id, Outcome.IGNORED, 0.0), timeout=1.0)
+        tell_if_up(self._names.gatekeeper, CallOutcome(job.work.request.id, Outcome.IGNORED, 0.0))
 
     # ----- dispatch -------------------------------------------------------------------------
 
@@ -388,14 +382,12 @@ class Dispatcher(SupervisedActor):
 
     def _send(self, worker: str, job: Job) -> None:
         ref = self._refs.get(worker)
-        if ref is None:
-            ref = names.registered().get(worker)
         try:
             if ref is None:
-                raise pykka.ActorDeadError(worker)
+                ref = names.resolve(worker, 0.0)
             ref.tell(job.work)
             self._refs[worker] = ref
-        except pykka.ActorDeadError:
+        except (pykka.ActorDeadError, ActorUnavailable, NameNotFound):
             # The worker died between announcing itself and now; the job never reached it.
             self._refs.pop(worker, None)
             self._core.worker_down(worker)
