@@ -45,6 +45,8 @@ class Link:
 
     `started` is set once on_start returned (or failed); `exited` once the thread is done with
     the actor. `expected_exit` is set by the supervisor before it stops the child on purpose.
+    `abandoned` is set when the supervisor gave up waiting for on_start: exactly one of
+    `confirm_start` and `abandon` wins, so a late on_start never yields a running child.
     """
 
     def __init__(self, name: str | None, on_exit: Callable[[Link], None]) -> None:
@@ -58,6 +60,25 @@ class Link:
         self.start_ok = False
         self.dead_letters: tuple[DeadLetterRecord, ...] = ()
         self.expected_exit = False
+        self.abandoned = False
+        self._start_lock = threading.Lock()
+
+    def confirm_start(self, ok: bool) -> bool:
+        """Called by the child when on_start returned; False if the supervisor abandoned it."""
+        with self._start_lock:
+            if self.abandoned:
+                return False
+            self.start_ok = ok
+            self.started.set()
+            return True
+
+    def abandon(self) -> bool:
+        """Called by the supervisor at the start timeout; False if on_start just finished."""
+        with self._start_lock:
+            if self.started.is_set():
+                return False
+            self.abandoned = True
+            return True
 
 
 class ClosableInbox(queue.Queue):  # type: ignore[type-arg]
@@ -180,10 +201,9 @@ class SupervisedActor(pykka.ThreadingActor):
         except BaseException as exc:  # noqa: BLE001 - pykka would lose this silently
             failure = exc
             self._mark_dead()
-        if link is not None:
-            link.start_ok = failure is None
-            link.started.set()
-        if failure is None:
+        if link is not None and not link.confirm_start(failure is None) and failure is None:
+            self._stop()  # too late: its supervisor already counted this start as a crash
+        elif failure is None:
             failure = self._receive_until_stopped()
         if failure is not None:
             self._log_crash(failure)
@@ -210,7 +230,7 @@ class SupervisedActor(pykka.ThreadingActor):
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
         if self._supervision_link is not None and self._supervision_link.name is not None:
-            names.mark_down(self._supervision_link.name)
+            names.mark_down(self._supervision_link.name, only=self.actor_ref)
 
     def _next_envelope(self) -> Envelope[Any]:
         while self._timers:

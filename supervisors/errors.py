@@ -29,6 +29,10 @@ class ChildStartFailed(SupervisionError):
     """Raised when a child's start function misbehaves (not a SupervisedActor, too slow)."""
 
 
+class ChildStartTimeout(ChildStartFailed):
+    """Recorded as a child's crash when its on_start does not return within its start timeout."""
+
+
 class ActorCrashed(pykka.ActorDeadError):
     """Raised to an asker whose message was still queued when the actor died (a dead letter)."""
 

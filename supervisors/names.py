@@ -36,10 +36,16 @@ def register(name: str, ref: pykka.ActorRef) -> None:
         _changed.notify_all()
 
 
-def mark_down(name: str) -> None:
-    """Mark `name` as restarting: resolvers wait instead of failing."""
+def mark_down(name: str, only: pykka.ActorRef | None = None) -> None:
+    """Mark `name` as restarting: resolvers wait instead of failing.
+
+    With `only`, the name is marked down only while it points at that ref, so a stale
+    incarnation dying late never takes down the name of its successor.
+    """
     with _changed:
-        if name in _refs:
+        current = _refs.get(name)
+        if name in _refs and (only is None or (current is not None
+                                               and current.actor_urn == only.actor_urn)):
             _refs[name] = None
             _changed.notify_all()
 

@@ -30,7 +30,7 @@ from messages.supervision import (
 from supervisors import names
 from supervisors.actor import Link, SupervisedActor, linked
 from supervisors.core import GiveUp, NoRestart, RestartPlan, SupervisorCore
-from supervisors.errors import ChildStartFailed, SupervisorGaveUpError
+from supervisors.errors import ChildStartFailed, ChildStartTimeout, SupervisorGaveUpError
 from supervisors.events import publish
 from supervisors.specs import ChildSpec, SupervisorSpec
 
@@ -178,19 +178,20 @@ class Supervisor(SupervisedActor):
             child.state = ChildState.STARTING
             self.actor_ref.tell(_ChildExited(child.spec.id, link))
             return False
-        child.ref = ref
-        child.state = ChildState.RUNNING
         timeout = child.spec.start_timeout
-        if not link.started.wait(timeout):
+        if not link.started.wait(timeout) and link.abandon():
+            # A crash now; the late actor stops itself if on_start ever returns (Link.abandon).
             self._log.bind(context="start_error", child=child.name).error(
                 "child {} did not finish on_start within {}s", child.name, timeout
             )
-            link.failure = ChildStartFailed(f"{child.name!r} did not start within {timeout}s")
-            try:
-                ref.stop(block=False)
-            except pykka.ActorDeadError:
-                pass
+            link.failure = ChildStartTimeout(
+                f"{child.name!r} did not finish on_start within {timeout}s (start_timeout)"
+            )
+            child.state = ChildState.STARTING
+            self.actor_ref.tell(_ChildExited(child.spec.id, link))
             return False
+        child.ref = ref
+        child.state = ChildState.RUNNING
         if not link.start_ok:
             return False  # on_start crashed: its exit is queued and handled as a crash
         names.register(child.name, ref)
@@ -224,7 +225,7 @@ class Supervisor(SupervisedActor):
         self._publish_dead_letters(child, link)
         if child.link is not link or link.expected_exit:
             return
-        if link.thread is not None:
+        if link.thread is not None and not link.abandoned:
             link.thread.join(child.spec.shutdown_timeout)
         failure = link.failure
         child.ref = None

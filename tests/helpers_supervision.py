@@ -95,6 +95,28 @@ class FailingStart(SupervisedActor):
         return self.actor_urn if isinstance(message, Ping) else None
 
 
+class SlowStart(SupervisedActor):
+    """Blocks in on_start on the next gate of `gates` (shared across restarts) while any are left.
+
+    `stopped` records the urn of every incarnation whose on_stop ran.
+    """
+
+    def __init__(self, gates: list[threading.Event], stopped: list[str]) -> None:
+        super().__init__()
+        self.gate = gates.pop(0) if gates else None
+        self.stopped = stopped
+
+    def on_start(self) -> None:
+        if self.gate is not None:
+            self.gate.wait(10)
+
+    def on_receive(self, message: Any) -> Any:
+        return self.actor_urn if isinstance(message, Ping) else None
+
+    def on_stop(self) -> None:
+        self.stopped.append(self.actor_urn)
+
+
 class EventLog:
     """Records supervision events; `wait_for` blocks on a condition until a predicate holds."""
 

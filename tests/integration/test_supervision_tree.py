@@ -14,6 +14,7 @@ from messages.supervision import (
     ChildCrashed,
     ChildKind,
     ChildRestarted,
+    ChildStarted,
     ChildState,
     ChildStopped,
     DeadLetter,
@@ -44,6 +45,7 @@ from tests.helpers_supervision import (
     Hold,
     Note,
     Ping,
+    SlowStart,
     StopSelf,
     Worker,
     extra_threads,
@@ -409,6 +411,35 @@ def test_a_start_function_that_raises_is_a_crash_of_that_child(log: EventLog) ->
     assert ask("late", Ping(), timeout=5)
     assert [e.error_type for e in log.of(ChildCrashed)] == ["ConnectionError"] * 2
     assert len(attempts) == 3
+
+
+def test_an_on_start_past_its_start_timeout_is_a_crash_and_the_late_actor_stops(
+    log: EventLog,
+) -> None:
+    gate, stopped = threading.Event(), []
+    spec = SupervisorSpec("node", Strategy.ONE_FOR_ONE, (ChildSpec(
+        "slow", functools.partial(SlowStart.start, [gate], stopped), start_timeout=0.2),),
+        backoff=FAST)
+    try:
+        tree = run(log, spec)
+        # The crash is recorded and the child restarted while the first on_start still hangs.
+        current = ask("slow", Ping(), timeout=5)
+        crashes = log.of(ChildCrashed)
+        assert [(e.name, e.error_type) for e in crashes] == [("slow", "ChildStartTimeout")]
+        assert "start_timeout" in crashes[0].reason
+        assert [e.name for e in log.of(ChildStarted)] == ["slow"]  # its first start that worked
+        (child,) = tree.status().children
+        assert (child.state, child.restarts) == (ChildState.RUNNING, 1)
+        assert child.last_failure == crashes[0].reason
+    finally:
+        gate.set()
+    # The late incarnation stops itself (its on_stop runs) and never takes the name.
+    assert log.wait_for(lambda: len(stopped) == 1 and sum(
+        t.name == "SlowStart[slow]" for t in threading.enumerate()) == 1)
+    assert stopped != [current]
+    assert ask("slow", Ping(), timeout=1) == current
+    assert resolve("slow", 0).actor_urn == current
+    assert len(log.of(ChildCrashed)) == 1
 
 
 class Ticker(SupervisedActor):
