@@ -1,0 +1,264 @@
+"""The transaction coordinator against the local venue through the real gateway (stock ccxt
+over HTTP): the three-phase protocol, idempotency, refusals that change nothing, ambiguous
+creates resolved by client order id, restarts on the same data directory."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+
+from actors.trading import TRANSACTIONS
+from actors.transactions import GetStatistics
+from messages.orders import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidOrder,
+    ListOrders,
+    NotAcceptingOrders,
+    NotAcceptingReason,
+    OrderNotFound,
+    OrderState,
+)
+from simulator.server import RunningVenue
+from supervisors import Tree
+from tests.helpers_trading import (
+    ask,
+    cancel,
+    get,
+    ground_truth,
+    ledger_balances,
+    ledger_sums,
+    place,
+    placed,
+    start_trading,
+    trading_config,
+    wait_accepting,
+    wait_until,
+)
+from tests.helpers_venue import install_faults, running_venue
+
+
+@pytest.fixture
+def venue() -> Iterator[RunningVenue]:
+    with running_venue(seed=7) as handle:
+        yield handle
+
+
+class Node:
+    """Starts and restarts the venue + trading subtrees on one data directory."""
+
+    def __init__(self, url: str, data_dir: Path, **trading: Any) -> None:
+        self.config = trading_config(url, data_dir, **trading)
+        self.tree: Tree | None = None
+
+    def start(self, *, accepting: bool = True) -> None:
+        self.tree = start_trading(self.config)
+        if accepting:
+            wait_accepting()
+
+    def stop(self) -> None:
+        if self.tree is not None:
+            assert self.tree.stop(timeout=20)
+            self.tree = None
+
+
+@pytest.fixture
+def node(venue: RunningVenue, tmp_path: Path) -> Iterator[Node]:
+    handle = Node(venue.url, tmp_path)
+    handle.start()
+    yield handle
+    handle.stop()
+    pykka.ActorRegistry.stop_all()
+
+
+def settled(order_id: str, timeout: float = 15.0) -> Any:
+    return wait_until(lambda: (view := get(order_id)).settled and view, timeout=timeout)
+
+
+def venue_orders(url: str) -> list[dict[str, Any]]:
+    return ground_truth(url, "orders")
+
+
+def assert_books_equal_venue(url: str) -> None:
+    """Ledger per-currency sums are zero and every ledger total equals the venue's total."""
+    assert all(total == 0 for total in ledger_sums().values())
+    truth = ground_truth(url, "balances")["demo-key"]
+    ours = {b.currency: b for b in ledger_balances().balances}
+    for currency, figures in truth.items():
+        venue_total = Decimal(figures["free"]) + Decimal(figures["locked"])
+        assert ours[currency].total == venue_total, currency
+        assert ours[currency].reserved == Decimal(figures["locked"]), currency
+
+
+def test_a_resting_order_opens_and_cancels_and_the_books_match(node: Node,
+                                                               venue: RunningVenue) -> None:
+    order = placed(place("rest-1", price="50000"))
+    assert order.state in (OrderState.SUBMITTING, OrderState.OPEN)
+    assert order.client_order_id.startswith("i")
+    open_view = wait_until(lambda: (v := get(order.id)).state is OrderState.OPEN and v)
+    assert open_view.venue_order_id is not None
+    reserved = {b.currency: b.reserved for b in ledger_balances().balances}
+    assert reserved["USDT"] == Decimal("50")  # 0.001 * 50000 held for the order
+    assert_books_equal_venue(venue.url)
+    cancel(order.id)
+    done = settled(order.id)
+    assert done.state is OrderState.CANCELED and done.filled == 0
+    assert_books_equal_venue(venue.url)
+
+
+def test_a_marketable_order_fills_and_the_ledger_books_the_trade(node: Node,
+                                                                 venue: RunningVenue) -> None:
+    order = placed(place("take-1", side="buy", price="70000", amount="0.002"))
+    done = settled(order.id)
+    assert done.state is OrderState.FILLED and done.filled == Decimal("0.002")
+    assert done.fills and sum(f.amount for f in done.fills) == Decimal("0.002")
+    sell = placed(place("take-2", side="sell", price="50000", amount="0.002"))
+    assert settled(sell.id).state is OrderState.FILLED
+    assert_books_equal_venue(venue.url)
+
+
+def test_the_same_client_id_answers_the_existing_order_even_after_a_restart(
+        node: Node, venue: RunningVenue) -> None:
+    first = place("idem-1", price="50000")
+    assert first.created is True
+    again = place("idem-1", price="50000.00")  # the same decimal, spelled differently
+    assert again.created is False and again.order.id == first.order.id
+    conflict = place("idem-1", price="51000")
+    assert isinstance(conflict, IdempotencyConflict) and conflict.order_id == first.order.id
+    node.stop()
+    node.start()
+    after = place("idem-1", price="50000")
+    assert after.created is False and after.order.id == first.order.id
+    assert isinstance(place("idem-1", side="sell", price="50000"), IdempotencyConflict)
+    ours = [o for o in venue_orders(venue.url)
+            if o["client_order_id"] == first.order.client_order_id]
+    assert len(ours) == 1
+
+
+@pytest.mark.parametrize(("kwargs", "field", "code"), [
+    ({"side": "hold"}, "side", "invalid_choice"),
+    ({"amount": "0.0000001"}, "amount", "amount_precision"),
+    ({"price": "50000.001"}, "price", "price_precision"),
+    ({"amount": "0.00001", "price": "100"}, "amount", "min_notional"),
+    ({"symbol": "DOGE/USDT"}, "symbol", "unknown_symbol"),
+    ({"type": "limit", "price": None}, "price", "required"),
+])
+def test_invalid_orders_name_the_field_and_change_nothing(
+        node: Node, venue: RunningVenue, kwargs: dict[str, Any], field: str, code: str) -> None:
+    before = ledger_balances()
+    reply = place("bad-1", **kwargs)
+    assert isinstance(reply, InvalidOrder) and (reply.field, reply.code) == (field, code)
+    assert ledger_balances() == before
+    assert ask(TRANSACTIONS, ListOrders()).orders == ()
+    assert placed(place("bad-1", price="50000")).client_id == "bad-1"  # the key is still free
+
+
+def test_insufficient_funds_is_refused_in_prepare_and_nothing_is_sent(
+        node: Node, venue: RunningVenue) -> None:
+    reply = place("rich-1", side="buy", amount="100", price="60000")
+    assert isinstance(reply, InsufficientFunds)
+    assert reply.currency == "USDT" and reply.needed == Decimal("6000000")
+    assert ask(TRANSACTIONS, ListOrders()).orders == ()
+    assert venue_orders(venue.url) == [] or all(
+        o["account"] != "demo-key" for o in venue_orders(venue.url))
+
+
+def test_an_executed_create_whose_answer_was_lost_is_found_not_duplicated(
+        node: Node, venue: RunningVenue) -> None:
+    install_faults(venue.url, [{"endpoint": "create_order", "fault": "lose_response",
+                                "count": 1}])
+    order = placed(place("lost-1", side="buy", price="70000"))
+    done = settled(order.id, timeout=20)
+    assert done.state is OrderState.FILLED
+    ours = [o for o in venue_orders(venue.url) if o["client_order_id"] == order.client_order_id]
+    assert len(ours) == 1
+    assert_books_equal_venue(venue.url)
+
+
+def test_a_create_that_never_reached_the_venue_is_resubmitted_after_the_grace_window(
+        node: Node, venue: RunningVenue) -> None:
+    install_faults(venue.url, [{"endpoint": "create_order", "fault": "error_502", "count": 1}])
+    order = placed(place("retry-1", price="50000"))
+    view = wait_until(lambda: (v := get(order.id)).state is OrderState.OPEN and v, timeout=20)
+    assert view.venue_order_id is not None
+    ours = [o for o in venue_orders(venue.url) if o["client_order_id"] == order.client_order_id]
+    assert len(ours) == 1
+    cancel(order.id)
+    assert settled(order.id).state is OrderState.CANCELED
+    assert_books_equal_venue(venue.url)
+
+
+def test_cancels_are_idempotent_and_unknown_ids_are_not_found(node: Node,
+                                                              venue: RunningVenue) -> None:
+    order = placed(place("cx-1", price="50000"))
+    wait_until(lambda: get(order.id).state is OrderState.OPEN)
+    first, second = cancel(order.id), cancel(order.id)
+    assert first.cancel_requested and second.cancel_requested
+    assert settled(order.id).state is OrderState.CANCELED
+    assert cancel(order.id).state is OrderState.CANCELED
+    assert isinstance(cancel("nope"), OrderNotFound)
+    cancels = [o for o in venue_orders(venue.url) if o["client_order_id"] == order.client_order_id]
+    assert len(cancels) == 1 and cancels[0]["status"] == "canceled"
+
+
+def test_orders_are_listed_by_state_and_symbol(node: Node, venue: RunningVenue) -> None:
+    resting = placed(place("ls-1", price="50000"))
+    taken = placed(place("ls-2", price="70000"))
+    settled(taken.id)
+    wait_until(lambda: get(resting.id).state is OrderState.OPEN)
+    listed = ask(TRANSACTIONS, ListOrders(state=OrderState.OPEN)).orders
+    assert [o.id for o in listed] == [resting.id]
+    assert {o.id for o in ask(TRANSACTIONS, ListOrders(symbol="BTC/USDT")).orders} == {
+        resting.id, taken.id}
+    assert ask(TRANSACTIONS, ListOrders(symbol="ETH/USDT")).orders == ()
+
+
+def test_an_order_in_flight_at_a_restart_is_resumed_from_the_journal(
+        node: Node, venue: RunningVenue) -> None:
+    install_faults(venue.url, [{"endpoint": "create_order", "fault": "lose_response",
+                                "count": 1}])
+    order = placed(place("crash-1", side="buy", price="70000"))
+    node.stop()  # the create's answer was lost: the order is submitting or unknown here
+    node.start()
+    done = settled(order.id, timeout=20)
+    assert done.state is OrderState.FILLED
+    ours = [o for o in venue_orders(venue.url) if o["client_order_id"] == order.client_order_id]
+    assert len(ours) == 1
+    assert_books_equal_venue(venue.url)
+
+
+def test_new_orders_are_refused_until_startup_reconciliation_succeeds(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "error_503"}])
+    handle = Node(venue.url, tmp_path)
+    handle.start(accepting=False)
+    try:
+        refusal = wait_until(lambda: isinstance(r := place("early-1", price="50000"),
+                                                NotAcceptingOrders) and r)
+        assert refusal.reason in (NotAcceptingReason.RECONCILIATION_PENDING,
+                                  NotAcceptingReason.RECONCILIATION_FAILED)
+        failed = wait_until(lambda: "balance" in (ask(TRANSACTIONS, GetStatistics())
+                                                  .not_accepting_reason or ""))
+        assert failed
+        assert ask(TRANSACTIONS, ListOrders()).orders == ()  # reads are served
+        install_faults(venue.url, [])
+        wait_accepting()
+        assert placed(place("early-1", price="50000")).client_id == "early-1"
+    finally:
+        handle.stop()
+        pykka.ActorRegistry.stop_all()
+
+
+def test_every_venue_order_has_one_client_order_id(node: Node, venue: RunningVenue) -> None:
+    for index in range(5):
+        placed(place(f"many-{index}", price=str(50000 + index)))
+    wait_until(lambda: len(venue_orders(venue.url)) >= 5)
+    counts = Counter(o["client_order_id"] for o in venue_orders(venue.url)
+                     if o["account"] == "demo-key")
+    assert set(counts.values()) == {1}
