@@ -40,8 +40,22 @@ _KEYED = re.compile(
     ([^\s&"',;}\])]+)
     """
 )
-# Authorization header schemes followed by a credential.
-_SCHEME = re.compile(r"\b(Token|Bearer|Basic)(\s+)([A-Za-z0-9._~+/=-]{16,})")
+# Authorization schemes followed by a credential of any length. Inside an Authorization header
+# every credential is redacted; elsewhere `Token`/`Bearer` followed by a plain lowercase word is
+# prose ("Token bucket refilled"), anything else after them is taken for a credential.
+_CREDENTIAL = r"""[^\s"',;}\])]+"""
+_SCHEME = re.compile(
+    rf"""(?x)
+    (\bAuthorization["']?\s*[:=]\s*["']?(?:Token|Bearer|Basic)\s+)({_CREDENTIAL})
+    | (\b(?:Token|Bearer)\s+)(?![a-z]+(?:[\s.,;:!?]|$))({_CREDENTIAL})
+    | (\bBasic\s+)([A-Za-z0-9+/=]{{16,}})
+    """
+)
+
+
+def _redact_scheme(match: re.Match[str]) -> str:
+    prefix = next(group for group in match.groups()[::2] if group is not None)
+    return prefix + REDACTED
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -53,7 +67,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             if escaped != secret:
                 text = text.replace(escaped, REDACTED)
     text = _KEYED.sub(lambda m: m.group(1) + REDACTED, text)
-    return _SCHEME.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    return _SCHEME.sub(_redact_scheme, text)
 
 
 class RedactingSink:

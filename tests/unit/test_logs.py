@@ -100,6 +100,11 @@ def test_secrets_added_after_configuration_are_redacted() -> None:
         ("apiKey=AKIA1234 apiSecret: zzz999", "AKIA1234"),
         ("apiKey=AKIA1234 apiSecret: zzz999", "zzz999"),
         ("password='hunter2'", "hunter2"),
+        ("Authorization: Token demo-token", "demo-token"),
+        ("{'Authorization': 'Token demo'}", "demo"),
+        ('{"Authorization": "Bearer abc"}', "abc"),
+        ("sent Token tok-123 to nobitex", "tok-123"),
+        ("retry with Bearer Xy9", "Xy9"),
     ],
 )
 def test_credential_patterns_are_redacted(text: str, leak: str) -> None:
@@ -112,6 +117,7 @@ def test_credential_patterns_are_redacted(text: str, leak: str) -> None:
     "text",
     [
         "Token bucket refilled",
+        "Token blocked for ignoring rate limits.",
         "api_key_env='IRONCLAD_API_KEY' token_env='IRONCLAD_API_TOKEN'",
         "order 42 filled at 30000.5",
     ],
