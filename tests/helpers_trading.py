@@ -32,9 +32,11 @@ FAST_TRADING = {"absence_grace": 1.0, "call_timeout": 3.0, "inflight_tick": 0.05
                 "inflight_cap": 20, "reconcile_interval": 3600.0, "reconcile_retry": 0.3}
 
 
-def trading_config(url: str | None, tmp_path: Path, **trading: Any) -> Config:
+def trading_config(url: str | None, tmp_path: Path, *, intensity: int = 50,
+                   **trading: Any) -> Config:
     """Gateway test settings plus a fast [trading] section (``trading`` overrides it)."""
-    config = gateway_config(url, tmp_path, breaker={"window_size": 50.0, "minimum_calls": 50})
+    config = gateway_config(url, tmp_path, breaker={"window_size": 50.0, "minimum_calls": 50},
+                            intensity=intensity)
     return attrs.evolve(config, trading=TradingConfig(**{**FAST_TRADING, **trading}))
 
 
