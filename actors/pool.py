@@ -195,7 +195,7 @@ class PoolCore:
                 if wait is not None:
                     break
                 queue.popleft()
-                worker = self.idle.popleft()
+                worker = self.idle.pop()  # LIFO: the warmest thread and connection
                 self.busy[worker] = job
                 self.in_flight[category] += 1
                 assigned.append((worker, job))
