@@ -13,9 +13,11 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
+import attrs
 from loguru import logger
 
-from ironclad.config import LOG_LEVELS, ConfigError, load_config
+from alerts.channels import InvalidChannelUrl, parse_channel_urls
+from ironclad.config import LOG_LEVELS, Config, ConfigError, load_config
 from ironclad.logs import configure_logging
 from ironclad.node import run_node
 
@@ -44,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--http-port", type=int, metavar="PORT", help="control API port on 127.0.0.1 (0: any)"
     )
     parser.add_argument(
+        "--alert-url",
+        action="append",
+        metavar="URL",
+        help="alert channel URL (json://, slack://, mailto://, log://, jsonl:///path...), "
+        "added to the configured ones; repeatable",
+    )
+    parser.add_argument(
         "--log-level", type=str.upper, choices=LOG_LEVELS, help="minimum level logged"
     )
     parser.add_argument(
@@ -68,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(json_lines=bool(args.log_json))
         logger.error("{}", error)
         return 2
+    try:
+        config = _with_alert_urls(config, args.alert_url or ())
+    except InvalidChannelUrl as error:
+        configure_logging(json_lines=bool(args.log_json))
+        logger.error("{}", error)
+        return 2
     configure_logging(
         level=config.logging.level,
         json_lines=config.logging.json,
@@ -81,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with _StopSignals() as stop_signals:
         return run_node(config, stop_signals.wait)
+
+
+def _with_alert_urls(config: Config, urls: Sequence[str]) -> Config:
+    """``config`` with ``urls`` added to its alert channels, every channel URL checked."""
+    channels = tuple(dict.fromkeys((*config.alerts.channels, *urls)))
+    parse_channel_urls(channels)
+    return attrs.evolve(config, alerts=attrs.evolve(config.alerts, channels=channels))
 
 
 class _StopSignals:
