@@ -148,7 +148,15 @@ class NodeProcess(Process):
         self.base = f"http://127.0.0.1:{http_port}"
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        self.wait_for_line("http: serving the control API", timeout)
+        """Until the control API answers (any log level); AssertionError if the node exits."""
+
+        def serving() -> bool:
+            if self.proc.poll() is not None:
+                tail = "".join(self.lines[-30:])
+                raise AssertionError(f"node exited with {self.proc.returncode}:\n{tail}")
+            return _answers(self.base + "/openapi.json")
+
+        wait_until(serving, timeout, "node serving its control API")
 
 
 def _answers(url: str) -> bool:
