@@ -40,6 +40,8 @@ __all__ = ["Gatekeeper", "GatekeeperStatistics"]
 
 #: Seconds past a request's deadline after which its unreported permit is released.
 PERMIT_GRACE = 5.0
+#: Method prefixes that change the account: never in the market-data bulkhead or cache.
+_WRITES = ("create_", "cancel_", "edit_", "withdraw", "transfer")
 #: Seconds between sweeps of forgotten permits and idle per-method breakers.
 SWEEP_INTERVAL = 1.0
 
@@ -147,6 +149,10 @@ class Gatekeeper(SupervisedActor):
             return ExchangeRejected(request_id=request.id, error_class="NotSupported",
                                     message=f"the exchange client has no method "
                                             f"{request.method!r}")
+        if request.category is Category.MARKET_DATA and request.method.startswith(_WRITES):
+            return ExchangeRejected(request_id=request.id, error_class="BadRequest",
+                                    message=f"{request.method} changes the account: it must be "
+                                            f"sent in the trading category")
         if request.expired(now):
             return DeadlineExceeded(request_id=request.id, deadline=request.deadline)
         return None

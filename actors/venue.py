@@ -16,6 +16,7 @@ nobody holds a stale bucket or URL; a crashed worker only restarts itself (one_f
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,12 +114,19 @@ def cache_settings(config: Config) -> CacheSettings | None:
         max_stale=c.max_stale)
 
 
-def _client_methods(exchange_id: str) -> frozenset[str]:
+def unified_methods(exchange_id: str) -> frozenset[str]:
+    """The unified ccxt methods the exchange's client declares in `has` (snake_case), plus
+    `load_markets`: all a request may name. Raw HTTP (`fetch`, `request`) and the implicit
+    endpoint methods stay out of reach."""
     from exchanges import create_client
 
     client = create_client(exchange_id)
-    return frozenset(name for name in dir(type(client))
-                     if not name.startswith("_") and callable(getattr(client, name, None)))
+    allowed = {"load_markets"}
+    for name, supported in client.has.items():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+        if supported and callable(getattr(client, snake, None)):
+            allowed.add(snake)
+    return frozenset(allowed)
 
 
 def _make_bucket(config: Config) -> Any:
@@ -160,6 +168,6 @@ def venue_spec(config: Config, supervisor: SupervisorFactory,
         ChildSpec(id="gatekeeper", start=functools.partial(
             Gatekeeper.start, gateway_names, breaker_config(config),
             per_method=config.breaker.per_method, idle_ttl=config.breaker.idle_ttl,
-            methods=_client_methods(config.venue.exchange), cache=cache)),
+            methods=unified_methods(config.venue.exchange), cache=cache)),
     ]
     return supervisor(gateway_names.subtree, Strategy.REST_FOR_ONE, children)

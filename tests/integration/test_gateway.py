@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from actors import call, submit
@@ -83,6 +84,17 @@ def test_definitive_refusals_are_returned_and_do_not_trip(venue: RunningVenue,
         unknown = call(ExchangeRequest.new(VENUE, "no_such_method", category=Category.TRADING,
                                            idempotent=True, timeout=1))
         assert isinstance(unknown, ExchangeRejected) and unknown.error_class == "NotSupported"
+        raw_http = call(ExchangeRequest.new(VENUE, "fetch", ["http://example.com"],
+                                            category=Category.MARKET_DATA, idempotent=True,
+                                            timeout=1))
+        assert isinstance(raw_http, ExchangeRejected) and raw_http.error_class == "NotSupported"
+        write_as_read = call(ExchangeRequest.new(VENUE, "create_order",
+                                                 ["BTC/USDT", "market", "buy", "0.001"],
+                                                 category=Category.MARKET_DATA,
+                                                 idempotent=False, timeout=1))
+        assert isinstance(write_as_read, ExchangeRejected)
+        assert write_as_read.error_class == "BadRequest"
+        assert admin(venue.url, "/_sim/orders?account=demo-key") == []
     finally:
         assert tree.stop(10)
 
@@ -105,6 +117,29 @@ def test_breaker_opens_under_503s_fails_fast_and_closes_after_recovery(
         assert isinstance(recovered, ExchangeResult)
         wait_until(lambda: breaker_state(Category.TRADING) == "closed")  # outcome reported after
     finally:
+        assert tree.stop(10)
+
+
+def test_per_method_breakers_open_alone_for_their_method(venue: RunningVenue,
+                                                        tmp_path: Path) -> None:
+    config = gateway_config(venue.url, tmp_path, breaker={
+        "per_method": True, "minimum_calls": 8, "window_size": 8.0,
+        "failure_rate_threshold": 0.6})
+    tree = start_gateway(config)
+    try:
+        install_faults(venue.url, [{"endpoint": "fetch_order_book", "fault": "error_503"}])
+        book = ExchangeRequest.new(VENUE, "fetch_order_book", ["BTC/USDT"],
+                                   category=Category.MARKET_DATA, idempotent=True, timeout=2)
+        for i in range(8):  # market data as a whole fails 50 % (< 60 %), the book 100 %
+            assert isinstance(call(ticker()), ExchangeResult)
+            assert isinstance(call(attrs.evolve(book, id=f"book-{i}")), ExchangeFailed)
+        wait_until(lambda: statistics(NAMES.gatekeeper).breakers[
+            "sim/market_data/fetch_order_book"].state.value == "open")
+        assert isinstance(call(attrs.evolve(book, id="book-refused")), CircuitOpen)
+        assert isinstance(call(ticker()), ExchangeResult)
+        assert breaker_state(Category.MARKET_DATA) == "closed"
+    finally:
+        clear_faults(venue.url)
         assert tree.stop(10)
 
 

@@ -6,7 +6,13 @@ import functools
 
 import attrs
 
-from actors.venue import DEMO_CREDENTIALS, breaker_config, client_settings, venue_spec
+from actors.venue import (
+    DEMO_CREDENTIALS,
+    breaker_config,
+    client_settings,
+    unified_methods,
+    venue_spec,
+)
 from gateway.breaker import WindowKind
 from ironclad.config import BreakerSettings, Config, Credentials, PoolConfig, Secret, VenueConfig
 from ironclad.node import build_node_spec, supervisor_spec
@@ -51,3 +57,10 @@ def test_breaker_tuning_comes_from_the_breaker_section() -> None:
     assert cfg.window_kind is WindowKind.TIME and cfg.window_size == 30.0
     assert cfg.minimum_calls == 7 and cfg.open_base == 2.0
     assert breaker_config(Config()).window_kind is WindowKind.COUNT
+
+
+def test_requests_may_name_only_unified_methods() -> None:
+    methods = unified_methods("binance")
+    assert {"fetch_ticker", "fetch_balance", "create_order", "load_markets"} <= methods
+    assert not {"fetch", "request", "sign", "public_get_ticker_24hr"} & methods
+    assert "create_order" in unified_methods("nobitex")
