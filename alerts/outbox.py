@@ -90,7 +90,7 @@ class AlertStore:
     def pending(self) -> list[tuple[Notification, DeliveryResult]]:
         """Every (notification, its latest result on a channel) not final yet, oldest first."""
         c = self._cache
-        out = []
+        out: list[tuple[int, Notification, DeliveryResult]] = []
         for key in c.iterkeys():
             if not isinstance(key, str) or not key.startswith("p:"):
                 continue
@@ -125,7 +125,7 @@ class AlertStore:
         for seq in range(last, max(0, last - limit), -1):
             text = c.get(f"n:{seq:012d}")
             if text is not None:
-                notification = from_json(Notification, text)
+                notification: Notification = from_json(Notification, text)
                 out.append(NotificationView(notification, self.deliveries(notification.id)))
         return out
 

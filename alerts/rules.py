@@ -108,34 +108,35 @@ def _dec(value: float) -> Decimal:
 
 def rule_specs(t: RuleThresholds) -> tuple[RuleSpec, ...]:
     """Every rule, with its level, thresholds and what it means (docs/operations.md)."""
-    binary = {"fire_above": _ZERO, "clear_at": _ZERO}
     return (
-        RuleSpec(BREAKER_OPEN, AlertLevel.ERROR, **binary, for_seconds=t.breaker_open_seconds,
+        RuleSpec(BREAKER_OPEN, AlertLevel.ERROR, fire_above=_ZERO, clear_at=_ZERO,
+                 for_seconds=t.breaker_open_seconds,
                  description="a venue circuit breaker stayed open: calls to it are refused"),
         RuleSpec(RESTART_STORM, AlertLevel.WARNING, fire_above=Decimal(t.restart_storm_count),
                  clear_at=Decimal(t.restart_storm_clear),
                  description="children of a supervisor keep crashing and being restarted"),
-        RuleSpec(SUPERVISOR_GAVE_UP, AlertLevel.CRITICAL, **binary,
+        RuleSpec(SUPERVISOR_GAVE_UP, AlertLevel.CRITICAL, fire_above=_ZERO, clear_at=_ZERO,
                  description="a supervisor exceeded its restart intensity and stopped; "
                              "resolve it by hand once handled"),
         RuleSpec(LEDGER_DISCREPANCY, AlertLevel.ERROR, fire_above=_ONE,
                  clear_at=_dec(t.ledger_clear_ratio),
                  description="ledger and venue balances differ beyond tolerance"),
-        RuleSpec(TRADING_FROZEN, AlertLevel.CRITICAL, **binary,
+        RuleSpec(TRADING_FROZEN, AlertLevel.CRITICAL, fire_above=_ZERO, clear_at=_ZERO,
                  description="trading in a currency is frozen"),
         RuleSpec(RATE_LIMIT_PAUSED, AlertLevel.WARNING, fire_above=_dec(t.rate_limit_pause_seconds),
                  clear_at=_ZERO, description="the venue made us pause (429)"),
-        RuleSpec(VENUE_BANNED, AlertLevel.CRITICAL, **binary,
+        RuleSpec(VENUE_BANNED, AlertLevel.CRITICAL, fire_above=_ZERO, clear_at=_ZERO,
                  description="the venue banned us (418) for a while"),
-        RuleSpec(ORDER_STUCK, AlertLevel.ERROR, **binary, for_seconds=t.order_unknown_seconds,
+        RuleSpec(ORDER_STUCK, AlertLevel.ERROR, fire_above=_ZERO, clear_at=_ZERO,
+                 for_seconds=t.order_unknown_seconds,
                  description="an order's outcome stayed unknown"),
-        RuleSpec(JOURNAL_INTEGRITY, AlertLevel.CRITICAL, **binary,
+        RuleSpec(JOURNAL_INTEGRITY, AlertLevel.CRITICAL, fire_above=_ZERO, clear_at=_ZERO,
                  description="the journal failed verification; resolve it by hand"),
-        RuleSpec(HEALTH_DEGRADED, AlertLevel.WARNING, **binary,
+        RuleSpec(HEALTH_DEGRADED, AlertLevel.WARNING, fire_above=_ZERO, clear_at=_ZERO,
                  for_seconds=t.health_for_seconds, description="a component is degraded"),
         RuleSpec(HEALTH_DOWN, AlertLevel.CRITICAL, fire_above=_ONE, clear_at=_ONE,
                  for_seconds=t.health_for_seconds, description="a component is down"),
-        RuleSpec(CHANNEL_FAILING, AlertLevel.WARNING, **binary,
+        RuleSpec(CHANNEL_FAILING, AlertLevel.WARNING, fire_above=_ZERO, clear_at=_ZERO,
                  description="a notification channel cannot deliver"),
     )
 

@@ -164,3 +164,16 @@ def test_outbox_survives_a_restart_and_delivers_what_was_pending(tmp_path) -> No
             tree.stop()
     finally:
         receiver.stop()
+
+
+def test_throttle_merges_notifications_on_a_channel(tmp_path, webhook) -> None:
+    tree = start(tmp_path, (webhook.url,), throttle=1.0)
+    try:
+        for venue in ("a", "b", "c", "d", "e"):  # five groups: five notifications at once
+            tell(ALERT_MANAGER, BreakerOpened(venue, "trading", "503s", time.time()))
+        wait_until(lambda: sum(t.count("breaker-open") for t in webhook.texts()) == 5,
+                   what="all five delivered")
+        assert len(webhook.bodies) <= 2  # at most one message, then one merged after 1 s
+        assert all(r.status is DeliveryStatus.DELIVERED for r in results("json"))
+    finally:
+        tree.stop()
