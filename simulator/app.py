@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import attrs
 from loguru import logger
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -158,8 +157,9 @@ def _pipeline(venue: Venue, dialect: Dialect, route: Route):
     return endpoint
 
 
-def _bad_request(message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=400)
+def _bad_request(message: str, field: str | None = None) -> JSONResponse:
+    body = {"error": message} if field is None else {"error": message, "field": field}
+    return JSONResponse(body, status_code=400)
 
 
 def _text(value: Decimal) -> str:
@@ -186,19 +186,6 @@ def fill_to_admin(fill: Fill) -> dict[str, Any]:
         "amount": _text(fill.amount), "cost": _text(fill.quote_amount), "fee": _text(fill.fee),
         "fee_currency": fill.fee_currency, "is_maker": fill.is_maker, "time": fill.time,
     }
-
-
-def _with_account_ids(plan: FaultPlan, venue: Venue) -> FaultPlan:
-    """Rules may name accounts by id, API key or token; store the engine ids they mean."""
-    rules = []
-    for rule in plan.rules:
-        changes: dict[str, Any] = {}
-        for field in ("account", "target_account"):
-            ref = getattr(rule, field)
-            if ref is not None:
-                changes[field] = venue.engine.resolve_account(ref).id
-        rules.append(attrs.evolve(rule, **changes) if changes else rule)
-    return FaultPlan(plan.seed, tuple(rules))
 
 
 def _admin_routes(venue: Venue) -> list[StarletteRoute]:
@@ -239,13 +226,12 @@ def _admin_routes(venue: Venue) -> list[StarletteRoute]:
         if request.method == "POST":
             try:
                 data = json.loads(await request.body())
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 return _bad_request(f"body is not JSON: {exc}")
             try:
-                plan = _with_account_ids(FaultPlan.from_json(data), venue)
-            except (ConfigError, UnknownAccount) as exc:
-                return _bad_request(str(exc))
-            venue.faults.install(plan, venue.now())
+                plan = venue.install_faults(FaultPlan.from_json(data))
+            except ConfigError as exc:
+                return _bad_request(str(exc), exc.field)
             logger.info("fault plan installed: {}", plan.to_json())
         elif request.method == "DELETE":
             venue.faults.clear(venue.now())

@@ -30,7 +30,6 @@ Format (every section optional; decimals as strings or integers, never floats)::
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,14 @@ import attrs
 
 from simulator.errors import ConfigError
 from simulator.faults import FaultPlan
-from simulator.model import AccountSpec, MarketSpec, VenueConfig, default_accounts
+from simulator.model import (
+    AccountSpec,
+    MarketSpec,
+    VenueConfig,
+    default_accounts,
+    parse_decimal,
+    show,
+)
 
 __all__ = ["config_from_dict", "load_config"]
 
@@ -47,32 +53,34 @@ _MARKET_DECIMALS = {"tick_size", "step_size", "min_qty", "min_notional", "initia
 _ACCOUNT_DECIMALS = {"maker_fee", "taker_fee"}
 
 
-def _dec(where: str, value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"{where}: write decimals as strings or integers, got {value!r}")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{where}: {value!r} is not a decimal") from None
-
-
 def _build(cls: type, where: str, data: Any, decimals: set[str]) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a table")
+        raise ConfigError("must be a table", where)
     known = {f.name for f in attrs.fields(cls)}
     unknown = set(data) - known
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    values = {k: (_dec(f"{where}.{k}", v) if k in decimals else v) for k, v in data.items()}
+        raise ConfigError(f"unknown keys {sorted(unknown)}", where)
+    values = {k: (parse_decimal(v, f"{where}.{k}") if k in decimals else v)
+              for k, v in data.items()}
     try:
         return cls(**values)
+    except ConfigError as exc:
+        raise exc.within(where) from None
     except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(str(exc), where) from None
+
+
+def _table_list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data[key]
+    if not isinstance(value, list):
+        raise ConfigError(f"must be a list of tables ([[{key}]]), got {show(value)}", key)
+    return value
 
 
 def config_from_dict(data: dict[str, Any], seed: int | None = None
                      ) -> tuple[VenueConfig, FaultPlan]:
-    """Parse a configuration mapping (the TOML document); ``seed`` overrides ``data['seed']``."""
+    """Parse a configuration mapping (the TOML document); ``seed`` overrides ``data['seed']``.
+    A bad value raises ``ConfigError`` whose ``field`` is its path (``markets[0].tick_size``)."""
     known = {"seed", "requote_interval_ms", "keep_demo_account", "markets", "accounts",
              "faults", "house_balance_multiple"}
     unknown = set(data) - known
@@ -81,32 +89,39 @@ def config_from_dict(data: dict[str, Any], seed: int | None = None
     kwargs: dict[str, Any] = {}
     if "markets" in data:
         kwargs["markets"] = tuple(_build(MarketSpec, f"markets[{i}]", m, _MARKET_DECIMALS)
-                                  for i, m in enumerate(data["markets"]))
+                                  for i, m in enumerate(_table_list(data, "markets")))
+    keep_demo = data.get("keep_demo_account", True)
+    if not isinstance(keep_demo, bool):
+        raise ConfigError(f"must be true or false, got {show(keep_demo)}", "keep_demo_account")
     if "accounts" in data:
         accounts = []
-        for i, raw in enumerate(data["accounts"]):
+        for i, raw in enumerate(_table_list(data, "accounts")):
             where = f"accounts[{i}]"
             if not isinstance(raw, dict):
-                raise ConfigError(f"{where} must be a table")
+                raise ConfigError("must be a table", where)
             raw = dict(raw)
             raw.setdefault("id", raw.get("api_key") or raw.get("nobitex_token") or "")
             balances = raw.pop("balances", {})
             if not isinstance(balances, dict):
-                raise ConfigError(f"{where}.balances must be a table")
+                raise ConfigError("must be a table", f"{where}.balances")
             account = _build(AccountSpec, where, raw, _ACCOUNT_DECIMALS)
             accounts.append(attrs.evolve(account, balances={
-                c: _dec(f"{where}.balances.{c}", v) for c, v in balances.items()}))
-        if data.get("keep_demo_account", True):
+                c: parse_decimal(v, f"{where}.balances.{c}") for c, v in balances.items()}))
+        if keep_demo:
             accounts = [*default_accounts(), *accounts]
         kwargs["accounts"] = tuple(accounts)
     for key in ("requote_interval_ms", "house_balance_multiple"):
         if key in data:
             kwargs[key] = data[key]
-    chosen_seed = seed if seed is not None else data.get("seed", 1)
-    if not isinstance(chosen_seed, int) or isinstance(chosen_seed, bool):
-        raise ConfigError("venue config: seed must be an integer")
-    config = VenueConfig(seed=chosen_seed, **kwargs)
-    plan = FaultPlan.from_json(data["faults"]) if "faults" in data else FaultPlan()
+    kwargs["seed"] = seed if seed is not None else data.get("seed", 1)
+    try:
+        config = VenueConfig(**kwargs)
+    except ConfigError as exc:
+        raise exc if exc.field else ConfigError(f"venue config: {exc.problem}") from None
+    try:
+        plan = FaultPlan.from_json(data["faults"]) if "faults" in data else FaultPlan()
+    except ConfigError as exc:
+        raise exc.within("faults") from None
     return config, plan
 
 

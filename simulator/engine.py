@@ -603,8 +603,8 @@ class Engine:
         unrecorded withdrawal would; returns the amount moved (never drives free below 0)."""
         with self._lock:
             self.account(account)
-            if not isinstance(amount, Decimal) or amount < 0:
-                raise InvalidOrderRequest("drift amount must be a Decimal >= 0")
+            if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+                raise InvalidOrderRequest("drift amount must be a finite Decimal >= 0")
             wallet = self._wallet(account, currency)
             moved = min(amount, wallet.free)
             wallet.free -= moved

@@ -70,6 +70,19 @@ class OrderNotOpen(VenueError):
 
 
 class ConfigError(VenueError):
-    """Raised when a venue configuration (accounts, markets, faults) is invalid."""
+    """Raised when a venue configuration (accounts, markets, faults) is invalid.
+
+    ``field`` is the path of the bad value (``rules[0].amount``) when one value is to blame;
+    the message then starts with it.
+    """
 
     kind = "config_error"
+
+    def __init__(self, problem: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.problem = problem
+        self.field = field
+
+    def within(self, prefix: str) -> ConfigError:
+        """The same error seen from the enclosing document: ``field`` gains ``prefix``."""
+        return ConfigError(self.problem, f"{prefix}.{self.field}" if self.field else prefix)

@@ -23,16 +23,19 @@ its ``skip`` first matching requests, below its ``count`` of firings, and its RN
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from simulator.errors import ConfigError
+from simulator.model import parse_decimal, show
 
-__all__ = ["ENDPOINTS", "FAULTS", "FaultDecision", "FaultInjector", "FaultPlan", "FaultRule"]
+__all__ = ["ENDPOINTS", "FAULTS", "MAX_DRIFT", "MAX_DURATION_MS", "FaultDecision",
+           "FaultInjector", "FaultPlan", "FaultRule"]
 
 ENDPOINTS = frozenset({
     "create_order", "cancel_order", "fetch_order", "fetch_open_orders", "fetch_orders",
@@ -57,55 +60,97 @@ _PARAMS = {
 }
 
 
-def _opt_nonneg_int(instance: object, attribute: attrs.Attribute, value: object) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-        raise ConfigError(f"fault rule: {attribute.name} must be an integer >= 0, got {value!r}")
+MAX_DURATION_MS = 86_400_000
+"""Longest delay, skew or hold a rule may ask for (one day): beyond it a test has hung."""
+MAX_DRIFT = Decimal(10) ** 15
+"""Largest ``balance_drift`` amount; with at most ``DRIFT_DECIMALS`` decimals the subtraction
+stays exact in Decimal's default 28-digit context, so drifts conserve funds."""
+DRIFT_DECIMALS = 12
+
+
+def _int_in(low: int, high: int | None) -> Any:
+    """attrs validator: an integer (``None`` allowed) within ``[low, high]``."""
+
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if value is None and attribute.default is None:
+            return
+        if (not isinstance(value, int) or isinstance(value, bool) or value < low
+                or (high is not None and value > high)):
+            bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise ConfigError(f"must be an integer {bound}, got {show(value)}", attribute.name)
+
+    return check
+
+
+def _one_of(names: frozenset[str], what: str) -> Any:
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
+        if not isinstance(value, str):
+            raise ConfigError(f"must be a string, got {show(value)}", attribute.name)
+        if value not in names:
+            raise ConfigError(f"unknown {what} {show(value)}; one of {sorted(names)}",
+                              attribute.name)
+
+    return check
+
+
+def _opt_name(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 200):
+        raise ConfigError(f"must be a non-empty string, got {show(value)}", attribute.name)
+
+
+def _probability(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is None:
+        return
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not 0 <= value <= 1):
+        raise ConfigError(f"probability must be a number in [0, 1], got {show(value)}",
+                          attribute.name)
+
+
+def _drift_amount(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is None:
+        return
+    if (not isinstance(value, Decimal) or not value.is_finite() or not 0 < value <= MAX_DRIFT
+            or value.as_tuple().exponent < -DRIFT_DECIMALS):  # type: ignore[operator]
+        raise ConfigError(f"balance_drift amount must be a finite positive Decimal <= 1E+15 "
+                          f"with at most {DRIFT_DECIMALS} decimals, got {show(value)}",
+                          attribute.name)
+
+
+_MS = _int_in(0, MAX_DURATION_MS)
+_S = _int_in(0, MAX_DURATION_MS // 1000)
+_COUNT = _int_in(0, None)
 
 
 @attrs.frozen(slots=True)
 class FaultRule:
-    """One fault rule; validated on construction (``ConfigError`` names the bad field)."""
+    """One fault rule; every field is validated on construction (``ConfigError`` names it)."""
 
-    endpoint: str
-    fault: str
-    probability: float | None = None
-    count: int | None = attrs.field(default=None, validator=_opt_nonneg_int)
-    skip: int = attrs.field(default=0, validator=_opt_nonneg_int)
-    after_ms: int | None = attrs.field(default=None, validator=_opt_nonneg_int)
-    until_ms: int | None = attrs.field(default=None, validator=_opt_nonneg_int)
-    account: str | None = None
-    latency_ms: int = attrs.field(default=0, validator=_opt_nonneg_int)
-    jitter_ms: int = attrs.field(default=0, validator=_opt_nonneg_int)
-    retry_after_s: int = attrs.field(default=1, validator=_opt_nonneg_int)
-    ban_s: int = attrs.field(default=60, validator=_opt_nonneg_int)
-    hang_s: int = attrs.field(default=300, validator=_opt_nonneg_int)
-    skew_ms: int = 0
-    currency: str | None = None
-    amount: Decimal | None = None
-    target_account: str | None = None
+    endpoint: str = attrs.field(validator=_one_of(ENDPOINTS, "endpoint"))
+    fault: str = attrs.field(validator=_one_of(FAULTS, "fault"))
+    probability: float | None = attrs.field(default=None, validator=_probability)
+    count: int | None = attrs.field(default=None, validator=_COUNT)
+    skip: int = attrs.field(default=0, validator=_COUNT)
+    after_ms: int | None = attrs.field(default=None, validator=_COUNT)
+    until_ms: int | None = attrs.field(default=None, validator=_COUNT)
+    account: str | None = attrs.field(default=None, validator=_opt_name)
+    latency_ms: int = attrs.field(default=0, validator=_MS)
+    jitter_ms: int = attrs.field(default=0, validator=_MS)
+    retry_after_s: int = attrs.field(default=1, validator=_S)
+    ban_s: int = attrs.field(default=60, validator=_S)
+    hang_s: int = attrs.field(default=300, validator=_S)
+    skew_ms: int = attrs.field(default=0, validator=_int_in(-MAX_DURATION_MS, MAX_DURATION_MS))
+    currency: str | None = attrs.field(default=None, validator=_opt_name)
+    amount: Decimal | None = attrs.field(default=None, validator=_drift_amount)
+    target_account: str | None = attrs.field(default=None, validator=_opt_name)
 
     def __attrs_post_init__(self) -> None:
-        if self.endpoint not in ENDPOINTS:
-            raise ConfigError(f"fault rule: unknown endpoint {self.endpoint!r}; "
-                              f"one of {sorted(ENDPOINTS)}")
-        if self.fault not in FAULTS:
-            raise ConfigError(f"fault rule: unknown fault {self.fault!r}; one of {sorted(FAULTS)}")
-        if self.probability is not None and (
-                isinstance(self.probability, bool)
-                or not isinstance(self.probability, int | float)
-                or not 0 <= self.probability <= 1):
-            raise ConfigError(
-                f"fault rule: probability must be in [0, 1], got {self.probability!r}")
         if (self.after_ms is not None and self.until_ms is not None
                 and self.until_ms <= self.after_ms):
-            raise ConfigError("fault rule: until_ms must be greater than after_ms")
-        if not isinstance(self.skew_ms, int) or isinstance(self.skew_ms, bool):
-            raise ConfigError("fault rule: skew_ms must be an integer")
-        if self.fault == "balance_drift":
-            if not self.currency or self.amount is None:
-                raise ConfigError("fault rule: balance_drift needs currency and amount")
-            if not isinstance(self.amount, Decimal) or self.amount <= 0:
-                raise ConfigError("fault rule: balance_drift amount must be a positive Decimal")
+            raise ConfigError("until_ms must be greater than after_ms", "until_ms")
+        if self.fault == "balance_drift" and (self.currency is None or self.amount is None):
+            raise ConfigError("balance_drift needs currency and amount",
+                              "currency" if self.currency is None else "amount")
 
     @classmethod
     def from_json(cls, data: Any) -> FaultRule:
@@ -117,22 +162,17 @@ class FaultRule:
         if unknown:
             raise ConfigError(f"fault rule: unknown keys {sorted(unknown)}")
         for key in ("endpoint", "fault"):
-            if not isinstance(data.get(key), str):
-                raise ConfigError(f"fault rule: {key!r} is required and must be a string")
-        fault = data["fault"]
-        generic = {"endpoint", "fault", "probability", "count", "skip", "after_ms", "until_ms",
-                   "account"}
-        misplaced = set(data) - generic - _PARAMS.get(fault, set())
-        if misplaced:
-            raise ConfigError(f"fault rule: keys {sorted(misplaced)} do not apply to {fault}")
+            if key not in data:
+                raise ConfigError("is required", key)
         values = dict(data)
         if "amount" in values:
-            try:
-                values["amount"] = Decimal(str(values["amount"]))
-            except InvalidOperation:
-                raise ConfigError(f"fault rule: amount {values['amount']!r} is not a decimal") \
-                    from None
-        return cls(**values)
+            values["amount"] = parse_decimal(values["amount"], "amount")
+        rule = cls(**values)
+        misplaced = set(data) - _GENERIC - _PARAMS.get(rule.fault, set())
+        if misplaced:
+            raise ConfigError(f"fault rule: keys {sorted(misplaced)} do not apply to "
+                              f"{rule.fault}", sorted(misplaced)[0])
+        return rule
 
     def to_json(self) -> dict[str, Any]:
         """JSON form: only the fields that differ from their defaults (plus endpoint/fault)."""
@@ -143,6 +183,10 @@ class FaultRule:
                 continue
             out[f.name] = str(value) if isinstance(value, Decimal) else value
         return out
+
+
+_GENERIC = frozenset({"endpoint", "fault", "probability", "count", "skip", "after_ms",
+                      "until_ms", "account"})
 
 
 def _as_rules(rules: Iterable[FaultRule]) -> tuple[FaultRule, ...]:
@@ -165,16 +209,16 @@ class FaultPlan:
             raise ConfigError(f"fault plan: unknown keys {sorted(unknown)}")
         seed = data.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
-            raise ConfigError("fault plan: seed must be an integer")
+            raise ConfigError(f"fault plan: seed must be an integer, got {show(seed)}", "seed")
         rules = data.get("rules", [])
         if not isinstance(rules, list):
-            raise ConfigError("fault plan: rules must be a list")
+            raise ConfigError("fault plan: rules must be a list", "rules")
         parsed = []
         for i, r in enumerate(rules):
             try:
                 parsed.append(FaultRule.from_json(r))
-            except (ConfigError, TypeError) as exc:
-                raise ConfigError(f"rule {i}: {exc}") from None
+            except ConfigError as exc:
+                raise exc.within(f"rules[{i}]") from None
         return cls(seed, tuple(parsed))
 
     def to_json(self) -> dict[str, Any]:

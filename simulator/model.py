@@ -9,7 +9,7 @@ snapshots. All money and quantities are ``Decimal``; times are integer milliseco
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import attrs
 
@@ -53,14 +53,38 @@ class OrderStatus(enum.StrEnum):
         return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
+def show(value: object, limit: int = 60) -> str:
+    """``repr`` of a rejected value, cut short so an error message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def parse_decimal(value: object, field: str) -> Decimal:
+    """A finite ``Decimal`` from a config/JSON value written as a string or an integer (a float
+    is refused: it is not exact); raises ``ConfigError`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"write decimals as strings or integers, got {show(value)}", field)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{show(value)} is not a decimal", field) from None
+    if not number.is_finite():
+        raise ConfigError(f"must be a finite decimal, got {show(value)}", field)
+    return number
+
+
+def _is_finite_decimal(value: object) -> bool:
+    return isinstance(value, Decimal) and value.is_finite()
+
+
 def _positive(instance: object, attribute: attrs.Attribute, value: Decimal) -> None:
-    if not isinstance(value, Decimal) or not value > 0:
-        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a positive Decimal")
+    if not _is_finite_decimal(value) or not value > 0:
+        raise ConfigError(f"must be a finite positive Decimal, got {show(value)}", attribute.name)
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute, value: Decimal) -> None:
-    if not isinstance(value, Decimal) or value < 0:
-        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a Decimal >= 0")
+    if not _is_finite_decimal(value) or value < 0:
+        raise ConfigError(f"must be a finite Decimal >= 0, got {show(value)}", attribute.name)
 
 
 @attrs.frozen(slots=True)
@@ -79,15 +103,16 @@ class MarketSpec:
     initial_price: Decimal = attrs.field(validator=_positive)
     house_level_qty: Decimal = attrs.field(validator=_positive)
     house_levels: int = 10
-    house_spread: Decimal = Decimal("0.0005")
-    volatility: Decimal = Decimal("0.001")
+    house_spread: Decimal = attrs.field(default=Decimal("0.0005"), validator=_non_negative)
+    volatility: Decimal = attrs.field(default=Decimal("0.001"), validator=_non_negative)
 
     def __attrs_post_init__(self) -> None:
-        parts = self.symbol.split("/")
+        parts = self.symbol.split("/") if isinstance(self.symbol, str) else []
         if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-            raise ConfigError(f"market symbol {self.symbol!r} is not BASE/QUOTE")
-        if self.house_levels < 1:
-            raise ConfigError(f"market {self.symbol}: house_levels must be >= 1")
+            raise ConfigError(f"market symbol {show(self.symbol)} is not BASE/QUOTE", "symbol")
+        if (not isinstance(self.house_levels, int) or isinstance(self.house_levels, bool)
+                or self.house_levels < 1):
+            raise ConfigError(f"market {self.symbol}: must be an integer >= 1", "house_levels")
 
     @property
     def base(self) -> str:
@@ -120,17 +145,25 @@ class AccountSpec:
     taker_fee: Decimal = Decimal("0.001")
 
     def __attrs_post_init__(self) -> None:
-        if not self.id:
-            raise ConfigError("account id must not be empty")
+        if not isinstance(self.id, str) or not self.id:
+            raise ConfigError(f"account id must be a non-empty string, got {show(self.id)}",
+                              "id")
+        for name in ("api_key", "secret", "nobitex_token"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"account {self.id}: must be a non-empty string", name)
+        if not isinstance(self.balances, dict):
+            raise ConfigError(f"account {self.id}: must be a table", "balances")
         if (self.api_key is None) != (self.secret is None):
             raise ConfigError(f"account {self.id}: api_key and secret go together")
         for currency, amount in self.balances.items():
-            if not isinstance(amount, Decimal) or amount < 0:
-                raise ConfigError(
-                    f"account {self.id}: balance of {currency} must be a Decimal >= 0")
-        for fee in (self.maker_fee, self.taker_fee):
-            if not isinstance(fee, Decimal) or not Decimal(0) <= fee < Decimal(1):
-                raise ConfigError(f"account {self.id}: fees must be Decimals in [0, 1)")
+            if not _is_finite_decimal(amount) or amount < 0:
+                raise ConfigError(f"account {self.id}: must be a finite Decimal >= 0, got "
+                                  f"{show(amount)}", f"balances.{currency}")
+        for name in ("maker_fee", "taker_fee"):
+            fee = getattr(self, name)
+            if not _is_finite_decimal(fee) or not Decimal(0) <= fee < Decimal(1):
+                raise ConfigError(f"account {self.id}: fees must be Decimals in [0, 1)", name)
 
 
 def default_markets() -> tuple[MarketSpec, ...]:
@@ -184,8 +217,14 @@ class VenueConfig:
             a.nobitex_token for a in self.accounts if a.nobitex_token]
         if len(set(keys)) != len(keys):
             raise ConfigError("duplicate api key or token in config")
+        for name in ("seed", "requote_interval_ms", "house_balance_multiple"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"must be an integer, got {show(value)}", name)
         if self.requote_interval_ms < 1:
-            raise ConfigError("requote_interval_ms must be >= 1")
+            raise ConfigError("must be >= 1", "requote_interval_ms")
+        if self.house_balance_multiple < 1:
+            raise ConfigError("must be >= 1", "house_balance_multiple")
 
 
 @attrs.define(slots=True, eq=False)

@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             config, faults = load_config(args.config, args.seed)
         else:
             config, faults = VenueConfig(seed=1 if args.seed is None else args.seed), FaultPlan()
+        venue = Venue(config, faults)
     except ConfigError as exc:
-        logger.error("{}", exc)
+        logger.error("bad venue configuration: {}", exc)
         return 2
-    venue = Venue(config, faults)
     server = uvicorn.Server(uvicorn_config(build_app(venue), host=args.host, port=args.port))
     logger.info("venue starting on http://{}:{} (seed {}, accounts {})", args.host, args.port,
                 config.seed, [a.id for a in config.accounts])

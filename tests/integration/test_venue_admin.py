@@ -35,12 +35,17 @@ def clean(venue):
     admin(venue.url, "/_sim/faults", "DELETE")
 
 
-def admin_error(url: str, path: str, method: str = "GET", raw: bytes | None = None):
+def admin_refusal(url: str, path: str, method: str = "GET", raw: bytes | None = None) -> dict:
+    """The JSON body of a 400 answer (any other status fails the test)."""
     request = urllib.request.Request(url + path, data=raw, method=method)
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=5)
     assert info.value.code == 400
-    return json.loads(info.value.read())["error"]
+    return json.loads(info.value.read())
+
+
+def admin_error(url: str, path: str, method: str = "GET", raw: bytes | None = None) -> str:
+    return admin_refusal(url, path, method, raw)["error"]
 
 
 def test_orders_trades_balances_agree_with_ccxt(venue):
@@ -112,6 +117,33 @@ def test_bad_fault_plans_are_refused_and_change_nothing(venue, raw, fragment):
     assert admin(venue.url, "/_sim/faults")["rules"][0]["fault"] == "latency"
 
 
+DRIFT = '{"endpoint": "*", "fault": "balance_drift", "currency": "BTC", "amount": "1"'
+
+
+@pytest.mark.parametrize("rule, field", [
+    (DRIFT.replace('"1"', '"NaN"') + "}", "rules[0].amount"),
+    (DRIFT.replace('"1"', '"Infinity"') + "}", "rules[0].amount"),
+    (DRIFT.replace('"1"', "1e400") + "}", "rules[0].amount"),
+    (DRIFT.replace('"1"', '"1e400"') + "}", "rules[0].amount"),
+    (DRIFT.replace('"BTC"', "7") + "}", "rules[0].currency"),
+    (DRIFT.replace('"BTC"', '"DOGE"') + "}", "rules[0].currency"),
+    (DRIFT + ', "target_account": ["x"]}', "rules[0].target_account"),
+    (DRIFT + ', "target_account": "ghost"}', "rules[0].target_account"),
+    ('{"endpoint": "*", "fault": "error_503", "account": ["x"]}', "rules[0].account"),
+    ('{"endpoint": "*", "fault": "error_503", "account": "ghost"}', "rules[0].account"),
+    ('{"endpoint": "*", "fault": "error_503", "probability": NaN}', "rules[0].probability"),
+    ('{"endpoint": ["*"], "fault": "error_503"}', "rules[0].endpoint"),
+    ('{"endpoint": "*", "fault": "hang", "hang_s": 1e999}', "rules[0].hang_s"),
+])
+def test_bad_rule_values_are_400_naming_the_field(venue, rule, field):
+    install_faults(venue.url, [{"endpoint": "fetch_ticker", "fault": "latency"}])
+    before = admin(venue.url, "/_sim/faults")
+    body = admin_refusal(venue.url, "/_sim/faults", "POST",
+                         ('{"seed": 1, "rules": [' + rule + "]}").encode())
+    assert body["field"] == field and body["error"].startswith(field + ": ")
+    assert admin(venue.url, "/_sim/faults") == before
+
+
 def test_unknown_account_is_a_400(venue):
     assert "unknown account" in admin_error(venue.url, "/_sim/orders?account=ghost")
     assert "unknown account" in admin_error(venue.url, "/_sim/trades?account=ghost")
@@ -157,11 +189,20 @@ def test_cli_serves_config_file_and_stops_cleanly_on_sigterm(tmp_path):
     assert "venue stopped" in output
 
 
-def test_cli_rejects_a_bad_config(tmp_path):
+@pytest.mark.parametrize("toml, message", [
+    ('[[markets]]\nsymbol = "BTC/USDT"\ntick_size = 0.01\n', "write decimals as strings"),
+    ('[faults]\nrules = [{ endpoint = "*", fault = "balance_drift", currency = "BTC", '
+     'amount = "NaN" }]\n', "faults.rules[0].amount: "),
+    ('[faults]\nrules = [{ endpoint = "*", fault = "error_503", account = "ghost" }]\n',
+     "rules[0].account: "),
+    ('markets = 5\n', "markets: "),
+])
+def test_cli_rejects_a_bad_config_with_exit_2(tmp_path, toml, message):
     config = tmp_path / "bad.toml"
-    config.write_text('[[markets]]\nsymbol = "BTC/USDT"\ntick_size = 0.01\n')
+    config.write_text(toml)
     result = subprocess.run([sys.executable, "-m", "simulator", "--port", str(free_port()),
                              "--config", str(config)], cwd=ROOT, capture_output=True,
                             timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode == 2
-    assert b"write decimals as strings" in result.stderr
+    assert result.returncode == 2, result.stderr.decode()
+    assert message in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
