@@ -29,6 +29,11 @@ __all__ = [
 DECIMAL_TAG = "$decimal"
 
 
+class FloatNotAllowed(ValueError):
+    """Raised when a float appears where money or a quantity may travel (exchange data, trading
+    requests); the message starts with the path of the float. Use Decimal or a decimal string."""
+
+
 class FrozenMap(Mapping[str, Any]):
     """An immutable, hashable mapping with string keys (the frozen form of a JSON object).
 
@@ -73,15 +78,24 @@ class FrozenMap(Mapping[str, Any]):
 
 #: A dynamic, immutable, JSON-compatible value: ``None``, ``bool``, ``int``, finite ``float``,
 #: ``str``, finite ``Decimal``, ``tuple`` of values, or :class:`FrozenMap` of values (recursive).
-#: Used where the shape is the exchange's (ccxt arguments and results), not ours.
+#: Used where the shape is the exchange's (ccxt arguments and results), not ours. Values that
+#: may carry money (exchange results, trading requests) hold no floats (``floats=False``).
 Value = Union[None, bool, int, float, str, Decimal, tuple, FrozenMap]  # noqa: UP007
 
 
-def check_value(value: object, path: str = "$") -> None:
-    """Raise ``ValueError`` naming ``path`` unless ``value`` is a valid :data:`Value`."""
+def check_value(value: object, path: str = "$", *, floats: bool = True) -> None:
+    """Raise ``ValueError`` naming ``path`` unless ``value`` is a valid :data:`Value`.
+
+    With ``floats=False`` a float anywhere inside raises :class:`FloatNotAllowed`.
+    """
     if value is None or isinstance(value, bool | int | str):
         return
     if isinstance(value, float):
+        if not floats:
+            raise FloatNotAllowed(
+                f"{path}: float {value!r} is not allowed here; "
+                "money and quantities must be Decimal or a decimal string"
+            )
         if not math.isfinite(value):
             raise ValueError(f"{path}: non-finite float {value!r} is not a valid value")
         return
@@ -91,13 +105,13 @@ def check_value(value: object, path: str = "$") -> None:
         return
     if isinstance(value, tuple):
         for index, item in enumerate(value):
-            check_value(item, f"{path}[{index}]")
+            check_value(item, f"{path}[{index}]", floats=floats)
         return
     if isinstance(value, FrozenMap):
         if set(value) == {DECIMAL_TAG}:
             raise ValueError(f"{path}: a map whose only key is {DECIMAL_TAG!r} is reserved")
         for key, item in value.items():
-            check_value(item, f"{path}.{key}")
+            check_value(item, f"{path}.{key}", floats=floats)
         return
     raise ValueError(
         f"{path}: {type(value).__name__} is not a valid value "
@@ -105,22 +119,32 @@ def check_value(value: object, path: str = "$") -> None:
     )
 
 
-def freeze(obj: object, path: str = "$") -> Value:
+def freeze(obj: object, path: str = "$", *, floats_to_decimal: bool = False) -> Value:
     """Return the immutable :data:`Value` form of a JSON-like payload (dicts, lists, scalars).
 
     Raises ``ValueError`` naming the offending path for anything that is not JSON-like
     (a non-string key, a NaN, an arbitrary object): nothing is dropped or coerced silently.
+    With ``floats_to_decimal`` every finite float becomes ``Decimal(repr(x))``, the shortest
+    decimal that prints as the float (what the venue sent, for ccxt's parsed numbers).
     """
     if isinstance(obj, Mapping):
         for key in obj:
             if not isinstance(key, str):
                 raise ValueError(f"{path}: key {key!r} is not a str")
-        frozen = FrozenMap({key: freeze(item, f"{path}.{key}") for key, item in obj.items()})
+        frozen = FrozenMap({
+            key: freeze(item, f"{path}.{key}", floats_to_decimal=floats_to_decimal)
+            for key, item in obj.items()
+        })
         check_value(frozen, path)
         return frozen
     if isinstance(obj, list | tuple):
-        return tuple(freeze(item, f"{path}[{index}]") for index, item in enumerate(obj))
+        return tuple(
+            freeze(item, f"{path}[{index}]", floats_to_decimal=floats_to_decimal)
+            for index, item in enumerate(obj)
+        )
     check_value(obj, path)
+    if floats_to_decimal and isinstance(obj, float):
+        return Decimal(repr(obj))
     return obj  # type: ignore[return-value]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import types
 import typing
 from datetime import datetime
@@ -218,6 +219,11 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+# A validator's "field: reason" message, the field possibly followed by a path inside it
+# ("args[3]", "kwargs.params.price").
+_FIELD_PATH = re.compile(r"[A-Za-z_]\w*(?:\[\d+\]|\.[^\s.\[\]]+)*\Z")
+
+
 def _first_failure(error: BaseException, path: str) -> tuple[str, str]:
     """Walk cattrs' exception groups down to the first leaf: (path, reason)."""
     if isinstance(error, cattrs.ClassValidationError | cattrs.IterableValidationError):
@@ -252,7 +258,7 @@ def _first_failure(error: BaseException, path: str) -> tuple[str, str]:
         return f"{path}.{error.args[1].name}", _describe(error)
     if isinstance(error, ValueError) and not isinstance(error, MessageDecodeError):
         field, sep, reason = str(error).partition(": ")
-        if sep and field.isidentifier():
+        if sep and _FIELD_PATH.match(field):
             return f"{path}.{field}", reason
     return path, _describe(error)
 

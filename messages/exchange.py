@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from messages import _checks as check
-from messages.base import FrozenMap, Value, freeze, new_id, utc_now
+from messages.base import FrozenMap, Value, check_value, freeze, new_id, utc_now
 
 __all__ = [
     "Category",
@@ -35,6 +35,11 @@ __all__ = [
     "ExchangeErrorReply",
     "ExchangeReply",
 ]
+
+
+def _float_free_value(_instance: object, attribute: attrs.Attribute, value: Any) -> None:
+    """A Value that may carry money: no float anywhere inside (FloatNotAllowed names where)."""
+    check_value(value, attribute.name, floats=False)
 
 
 class Category(enum.Enum):
@@ -77,6 +82,11 @@ class ExchangeRequest:
     deadline: float = attrs.field(validator=check.finite_float)
     created: datetime = attrs.field(validator=check.aware_datetime)
 
+    def __attrs_post_init__(self) -> None:
+        if self.category is Category.TRADING:  # amounts and prices: Decimal or str, never float
+            check_value(self.args, "args", floats=False)
+            check_value(self.kwargs, "kwargs", floats=False)
+
     @classmethod
     def new(
         cls,
@@ -94,7 +104,8 @@ class ExchangeRequest:
         """A request with a fresh id, due ``timeout`` seconds after ``clock()``.
 
         ``args``/``kwargs`` may be plain lists and dicts; they are frozen (a ``ValueError``
-        names the offending element if they are not JSON-like).
+        names the offending element if they are not JSON-like; a float in a trading request
+        is a :class:`~messages.base.FloatNotAllowed`).
         """
         if isinstance(timeout, bool) or not math.isfinite(timeout) or timeout <= 0:
             raise ValueError(f"timeout: expected a finite number > 0, got {timeout!r}")
@@ -121,13 +132,13 @@ class ExchangeRequest:
 
 @attrs.frozen(kw_only=True)
 class ExchangeResult:
-    """The venue answered: ``value`` is ccxt's return value, frozen.
+    """The venue answered: ``value`` is ccxt's return value, frozen, with no float inside.
 
     ``stale`` is True when the value was served from cache because the circuit is open.
     """
 
     request_id: str = attrs.field(validator=check.non_empty_str)
-    value: Value = attrs.field(validator=check.any_value)
+    value: Value = attrs.field(validator=_float_free_value)
     latency: float = attrs.field(validator=check.non_negative_float)
     stale: bool = attrs.field(default=False, validator=check.strict_bool)
 
@@ -135,8 +146,13 @@ class ExchangeResult:
     def from_ccxt(
         cls, request_id: str, value: Any, latency: float, *, stale: bool = False
     ) -> ExchangeResult:
-        """Wrap a raw ccxt return value (dicts, lists, floats...) after freezing it."""
-        return cls(request_id=request_id, value=freeze(value), latency=latency, stale=stale)
+        """Wrap a raw ccxt return value (dicts, lists, floats...) after freezing it.
+
+        ccxt parses prices and amounts into floats (binance order books, tickers); each becomes
+        ``Decimal(repr(x))`` here, at the edge, so no float reaches our code.
+        """
+        frozen = freeze(value, "value", floats_to_decimal=True)
+        return cls(request_id=request_id, value=frozen, latency=latency, stale=stale)
 
 
 @attrs.frozen(kw_only=True)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import ccxt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from messages import (
     Category,
     ExchangeReply,
     ExchangeRequest,
+    ExchangeResult,
     FrozenMap,
     MessageDecodeError,
     Value,
@@ -31,6 +33,7 @@ from messages import (
     to_dict,
     to_json,
 )
+from messages.base import FloatNotAllowed
 from messages.supervision import SupervisionEvent
 
 MESSAGE_MODULES = (messages.exchange, messages.supervision, messages.event_log)
@@ -50,22 +53,45 @@ names = st.text(min_size=1, max_size=20).filter(str.strip)
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 aware_datetimes = st.datetimes(timezones=st.just(UTC) | offsets)
 
-scalars = st.none() | st.booleans() | st.integers() | finite_floats | st.text() | decimals
-values = st.recursive(
-    scalars,
-    lambda children: (
-        st.lists(children, max_size=4).map(tuple)
-        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+
+
+def value_strategies(
+    scalars: st.SearchStrategy[Any],
+) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[FrozenMap]]:
+    """(any Value, any FrozenMap of Values) built from `scalars`."""
+    values = st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=4).map(tuple)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+            .filter(lambda d: set(d) != {DECIMAL_TAG})
+            .map(FrozenMap)
+        ),
+        max_leaves=12,
+    )
+    maps = (
+        st.dictionaries(st.text(max_size=8), values, max_size=4)
         .filter(lambda d: set(d) != {DECIMAL_TAG})
         .map(FrozenMap)
-    ),
-    max_leaves=12,
-)
-value_maps = (
-    st.dictionaries(st.text(max_size=8), values, max_size=4)
-    .filter(lambda d: set(d) != {DECIMAL_TAG})
-    .map(FrozenMap)
-)
+    )
+    return values, maps
+
+
+exact_scalars = st.none() | st.booleans() | st.integers() | st.text() | decimals
+values, value_maps = value_strategies(exact_scalars | finite_floats)
+#: Values as exchange results and trading requests must carry them: money never as a float.
+float_free_values, float_free_maps = value_strategies(exact_scalars)
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, tuple):
+        return any(_has_float(item) for item in value)
+    if isinstance(value, FrozenMap):
+        return any(_has_float(item) for item in value.values())
+    return False
+
 
 #: Fields whose validators need more than their type says.
 BY_FIELD_NAME: dict[str, st.SearchStrategy[Any]] = {
@@ -107,14 +133,28 @@ def strategy_for(kind: Any, depth: int = 0) -> st.SearchStrategy[Any]:
     return simple[kind]
 
 
+#: Fields of one class whose validators forbid floats (given the rest of the message).
+BY_CLASS_FIELD: dict[tuple[type, str], st.SearchStrategy[Any]] = {
+    (ExchangeResult, "value"): float_free_values,
+}
+
+
 def message_strategy(cls: type, depth: int = 0) -> st.SearchStrategy[Any]:
     hints = typing.get_type_hints(cls)
     fields = {
-        f.name: BY_FIELD_NAME[f.name]
-        if f.name in BY_FIELD_NAME
-        else strategy_for(hints[f.name], depth)
+        f.name: BY_CLASS_FIELD.get((cls, f.name))
+        or BY_FIELD_NAME.get(f.name)
+        or strategy_for(hints[f.name], depth)
         for f in attrs.fields(cls)
     }
+    if cls is ExchangeRequest:  # trading requests carry no floats; market data ones may
+        trading = fields | {
+            "category": st.just(Category.TRADING),
+            "args": st.lists(float_free_values, max_size=3).map(tuple),
+            "kwargs": float_free_maps,
+        }
+        return st.builds(cls, **fields | {"category": st.just(Category.MARKET_DATA)}) | st.builds(
+            cls, **trading)
     return st.builds(cls, **fields)
 
 
@@ -272,3 +312,88 @@ def test_a_union_registered_later_decodes_by_tag() -> None:
     assert from_json(union, text) == closed
     with pytest.raises(MessageDecodeError):
         from_json(union, '{"order_id": "o1", "_type": "Nope"}')
+
+
+# -- floats never carry money ------------------------------------------------------------------
+
+
+def test_from_ccxt_turns_a_binance_order_book_into_decimals() -> None:
+    book = ccxt.binance().parse_order_book(
+        {"lastUpdateId": 1, "bids": [["30000.10", "0.50000000"]], "asks": [["30001.00", "1.2"]]},
+        "BTC/USDT",
+    )
+    assert isinstance(book["bids"][0][0], float)  # what ccxt hands the gateway
+    result = ExchangeResult.from_ccxt("r1", book, 0.01)
+    assert result.value["bids"] == ((Decimal("30000.1"), Decimal("0.5")),)
+    assert result.value["asks"] == ((Decimal("30001.0"), Decimal("1.2")),)
+    assert result.value["symbol"] == "BTC/USDT" and result.value["timestamp"] is None
+    assert not _has_float(result.value)
+    assert from_json(ExchangeResult, to_json(result)) == result
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | finite_floats | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3).filter(
+        lambda d: set(d) != {DECIMAL_TAG}),
+    max_leaves=10,
+)
+
+
+def _expected_exact(raw: Any) -> Any:
+    if isinstance(raw, float):
+        return Decimal(repr(raw))
+    if isinstance(raw, list):
+        return tuple(_expected_exact(item) for item in raw)
+    if isinstance(raw, dict):
+        return FrozenMap({k: _expected_exact(v) for k, v in raw.items()})
+    return raw
+
+
+@given(raw=json_like)
+def test_from_ccxt_holds_no_floats_and_keeps_each_printed_value(raw: Any) -> None:
+    result = ExchangeResult.from_ccxt("r1", raw, 0.0)
+    assert not _has_float(result.value)
+    assert result.value == _expected_exact(raw)
+    assert from_json(ExchangeResult, to_json(result)) == result
+
+
+def test_from_ccxt_rejects_a_non_finite_float_naming_its_path() -> None:
+    with pytest.raises(ValueError, match=r"value\.bids\[0\]\[1\]"):
+        ExchangeResult.from_ccxt("r1", {"bids": [[1.0, float("nan")]]}, 0.0)
+
+
+def test_a_result_built_directly_with_a_float_is_refused() -> None:
+    with pytest.raises(FloatNotAllowed, match=r"value\.last"):
+        ExchangeResult(request_id="r1", value=FrozenMap({"last": 30000.1}), latency=0.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "path"),
+    [
+        (["BTC/USDT", "limit", "buy", 0.1, "30000"], None, "args[3]"),
+        (["BTC/USDT", "limit", "buy", "0.1", "30000"], {"params": {"stopPrice": 29000.5}},
+         "kwargs.params.stopPrice"),
+    ],
+)
+def test_a_trading_request_with_a_float_is_a_typed_error(
+    args: list[Any], kwargs: dict[str, Any] | None, path: str
+) -> None:
+    with pytest.raises(FloatNotAllowed) as caught:
+        ExchangeRequest.new("sim", "create_order", args, kwargs, category=Category.TRADING,
+                            idempotent=False, timeout=1.0)
+    assert path in str(caught.value)
+    market = ExchangeRequest.new("sim", "fetch_ohlcv", ["BTC/USDT"], {"params": {"x": 0.5}},
+                                 category=Category.MARKET_DATA, idempotent=True, timeout=1.0)
+    assert market.kwargs["params"]["x"] == 0.5  # not money: reads keep their floats
+
+
+def test_a_trading_request_decoded_with_a_float_names_the_field() -> None:
+    request = ExchangeRequest.new("sim", "create_order", ["BTC/USDT", "market", "buy", "0.1"],
+                                  category=Category.TRADING, idempotent=False, timeout=1.0)
+    encoded = to_dict(request)
+    encoded["args"][3] = 0.1
+    with pytest.raises(MessageDecodeError) as caught:
+        from_dict(ExchangeRequest, encoded)
+    assert caught.value.path == "$.args[3]"
+    assert "float" in caught.value.reason
