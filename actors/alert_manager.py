@@ -45,7 +45,23 @@ from messages.base import new_id
 from messages.supervision import ChildRestarted, SupervisionEvent, SupervisorGaveUp
 from supervisors import SupervisedActor, SupervisionError, subscribe, tell
 
-__all__ = ["AlertManager", "ManagerSettings"]
+__all__ = ["ALERT_MANAGER", "AlertManager", "ManagerSettings", "publish_alert_event"]
+
+#: The stable name of the alert manager in the node tree.
+ALERT_MANAGER = "alerts/alert-manager"
+
+
+def publish_alert_event(event: AlertEvent, manager: str = ALERT_MANAGER) -> bool:
+    """Tell the alert manager about ``event`` without ever waiting (safe from any actor, e.g.
+    a breaker listener). False, with a warning logged, when no alert manager is running or it
+    is restarting at this instant (the event is then dropped, loudly)."""
+    try:
+        tell(manager, event, timeout=0.0)
+        return True
+    except SupervisionError as error:
+        logger.bind(context="alert_event_dropped", event=type(event).__name__).warning(
+            "alert event {} not delivered: {}", event, error)
+        return False
 
 
 @attrs.frozen(kw_only=True)

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 
 from actors.alert_channel import AlertChannel
-from actors.alert_manager import AlertManager, ManagerSettings
+from actors.alert_manager import ALERT_MANAGER, AlertManager, ManagerSettings
 from alerts.channels import DeliveryPolicy, parse_channel_urls
 from alerts.core import AlertPolicy
 from alerts.rules import RuleThresholds
@@ -28,9 +28,8 @@ __all__ = [
     "alerts_children",
 ]
 
-#: Id of the subtree under the node, and the stable name of its manager.
+#: Id of the subtree under the node (its manager is ``ALERT_MANAGER``).
 ALERTS = "alerts"
-ALERT_MANAGER = f"{ALERTS}/alert-manager"
 #: The store's directory inside the data directory.
 ALERTS_DIR = "alerts"
 

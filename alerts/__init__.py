@@ -24,7 +24,13 @@ from alerts.core import (
     fingerprint,
 )
 from alerts.outbox import AlertStore
-from alerts.rules import RuleEngine, RuleThresholds, default_inhibit_rules, rule_specs
+from alerts.rules import (
+    RuleEngine,
+    RuleThresholds,
+    breaker_event,
+    default_inhibit_rules,
+    rule_specs,
+)
 
 __all__ = [
     "RULE_LABEL",
@@ -42,6 +48,7 @@ __all__ = [
     "RuleEngine",
     "RuleSpec",
     "RuleThresholds",
+    "breaker_event",
     "default_inhibit_rules",
     "fingerprint",
     "open_channel",

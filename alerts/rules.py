@@ -13,6 +13,7 @@ from decimal import Decimal
 import attrs
 
 from alerts.core import RULE_LABEL, InhibitRule, Observation, RuleSpec
+from gateway.breaker import BreakerState, Transition
 from messages.alerts import (
     AlertLevel,
     BreakerClosed,
@@ -51,6 +52,7 @@ __all__ = [
     "rule_specs",
     "default_inhibit_rules",
     "RuleEngine",
+    "breaker_event",
 ]
 
 BREAKER_OPEN = "breaker-open"
@@ -165,6 +167,17 @@ def default_inhibit_rules() -> tuple[InhibitRule, ...]:
             equal=("component",),
         ),
     )
+
+
+def breaker_event(venue: str, breaker: str, transition: Transition,
+                  at: float) -> BreakerOpened | BreakerClosed | None:
+    """The alert event for a breaker transition (None for half-open: still not closed).
+    ``at`` is wall-clock seconds (breakers run on monotonic time)."""
+    if transition.to_state in (BreakerState.OPEN, BreakerState.FORCED_OPEN):
+        return BreakerOpened(venue, breaker, transition.reason, at)
+    if transition.to_state in (BreakerState.CLOSED, BreakerState.DISABLED):
+        return BreakerClosed(venue, breaker, at)
+    return None
 
 
 def _labels(**labels: str) -> FrozenMap:

@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from actors.alerts_tree import ALERT_MANAGER
+from actors.alert_manager import ALERT_MANAGER, publish_alert_event
 from ironclad.config import AlertRulesConfig, SupervisionConfig
 from ironclad.node import build_node_spec
 from messages.alerts import (
@@ -167,5 +167,16 @@ def test_the_manager_crashing_keeps_history_and_notifications(tmp_path: Path) ->
         history = wait_until(lambda: alerts(include_resolved=True), what="restarted manager")
         assert [a.rule for a in history] == ["breaker-open"]
         assert ask(ALERT_MANAGER, ListNotifications(), timeout=5).notifications
+    finally:
+        tree.stop()
+
+
+def test_publishing_never_waits_and_reports_a_missing_manager(tmp_path: Path) -> None:
+    event = BreakerOpened("sim", "trading", "503s", time.time())
+    assert publish_alert_event(event) is False  # no node running: dropped, loudly
+    tree, jsonl = start(tmp_path)
+    try:
+        assert publish_alert_event(event) is True
+        wait_until(lambda: ("breaker-open", "new") in rules_notified(jsonl))
     finally:
         tree.stop()

@@ -20,11 +20,14 @@ from alerts.rules import (
     VENUE_BANNED,
     RuleEngine,
     RuleThresholds,
+    breaker_event,
     default_inhibit_rules,
     rule_specs,
 )
+from gateway.breaker import BreakerState, Transition
 from messages.alerts import (
     AlertState,
+    BreakerClosed,
     BreakerOpened,
     ChannelDeliveryFailed,
     ChannelDeliveryRecovered,
@@ -147,3 +150,14 @@ def test_bad_thresholds_are_refused() -> None:
         RuleThresholds(restart_storm_count=2, restart_storm_clear=3)
     with pytest.raises(ValueError):
         RuleThresholds(breaker_open_seconds=-1)
+
+
+def test_breaker_transitions_become_alert_events() -> None:
+    def event(to_state: BreakerState):
+        return breaker_event("sim", "sim/trading",
+                             Transition("b", BreakerState.CLOSED, to_state, "why", 1.0), 5.0)
+
+    assert event(BreakerState.OPEN) == BreakerOpened("sim", "sim/trading", "why", 5.0)
+    assert event(BreakerState.FORCED_OPEN) == BreakerOpened("sim", "sim/trading", "why", 5.0)
+    assert event(BreakerState.CLOSED) == BreakerClosed("sim", "sim/trading", 5.0)
+    assert event(BreakerState.HALF_OPEN) is None
