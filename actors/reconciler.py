@@ -266,13 +266,20 @@ class Reconciler(SupervisedActor):
         if run.phase == "trades":
             assert run.balances is not None
             totals = {c: b.total for c, b in run.balances.items()}
-            run.differences = names.ask(TRANSACTIONS, FoldVenue(
+            folded = names.ask(TRANSACTIONS, FoldVenue(
                 open_orders=run.open_orders, trades=tuple(run.trades), balances=totals,
                 observed_at=run.started_at, run_id=run.run_id), timeout=self._s.ask_timeout * 3)
+            run.differences = folded.differences
             report, _ = names.ask(LEDGER, ReconcileBalances(run.balances, run.run_id, apply=False),
                                   timeout=self._s.ask_timeout)
             if all(r.outcome is Outcome.MATCH for r in report.results):
                 self._finish(report, frozenset())
+                return
+            if folded.unresolved:
+                # Orders still settling explain part of any difference: compare again soon.
+                self._finish(report, frozenset(r.currency for r in report.results
+                                               if r.outcome is not Outcome.MATCH),
+                             next_in=self._s.reconcile_retry)
                 return
             run.first = {r.currency: r.delta for r in report.results}
             run.phase = "confirm"
@@ -286,7 +293,8 @@ class Reconciler(SupervisedActor):
                 timeout=self._s.ask_timeout)
             self._finish(report, unconfirmed)
 
-    def _finish(self, report: Any, unconfirmed: frozenset[str]) -> None:
+    def _finish(self, report: Any, unconfirmed: frozenset[str],
+                next_in: float | None = None) -> None:
         run = self._run
         assert run is not None
         now = self._clock()
@@ -319,7 +327,7 @@ class Reconciler(SupervisedActor):
             names.tell(TRANSACTIONS, StartupReconciled(ok=True, message="reconciled"))
             self._startup_done = True
         self._last = view
-        self._end(view, self._s.reconcile_interval)
+        self._end(view, self._s.reconcile_interval if next_in is None else next_in)
 
     def _fail(self, message: str) -> None:
         run = self._run

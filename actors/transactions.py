@@ -87,6 +87,7 @@ __all__ = [
     "ActiveSymbols",
     "CoordinatorStatistics",
     "FoldVenue",
+    "Folded",
     "GetStatistics",
     "JournalCorrupted",
     "RecordReconciliation",
@@ -146,6 +147,17 @@ class FoldVenue:
     balances: Mapping[str, Decimal]
     observed_at: datetime
     run_id: str
+
+
+@attrs.frozen(slots=True)
+class Folded:
+    """The coordinator's answer to :class:`FoldVenue`. ``unresolved`` counts orders whose
+    venue effects may not be booked yet (in flight, unknown, closed but unsettled, or with
+    venue fills not yet seen as trades): balances compared before they are resolved would
+    show differences that are not real, so the comparison waits for ``unresolved == 0``."""
+
+    differences: tuple[OrderDifference, ...]
+    unresolved: int
 
 
 @attrs.frozen(slots=True)
@@ -873,7 +885,7 @@ class TransactionCoordinator(SupervisedActor):
             logger.warning("transactions: start-up reconciliation failed ({}); new orders are "
                            "refused until it succeeds", message.message)
 
-    def _fold(self, venue: FoldVenue) -> tuple[OrderDifference, ...]:
+    def _fold(self, venue: FoldVenue) -> Folded:
         now = self._clock()
         if self._seed is None:
             self._seed_ledger(venue, now)
@@ -914,7 +926,12 @@ class TransactionCoordinator(SupervisedActor):
                 differences.append(OrderDifference(
                     kind="in_flight", order_id=tx, client_order_id=order.client_order_id,
                     detail=f"{order.state.value} here, not open at the venue: looked up"))
-        return tuple(differences)
+        unresolved = sum(
+            1 for order in self._orders.values()
+            if not order.is_final and (
+                order.state is not core.OrderState.OPEN or not order.trades_complete
+                or order.transaction_id not in open_ids))
+        return Folded(differences=tuple(differences), unresolved=unresolved)
 
     def _seed_ledger(self, venue: FoldVenue, now: datetime) -> None:
         made = self._ask_ledger(SeedOpening(venue.balances, venue.run_id))
