@@ -117,6 +117,9 @@ class AlertManager(SupervisedActor):
         for silence in self._store.silences():
             if silence.ends_at > now:
                 self._core.add_silence(silence)
+        restored = sum(self._core.restore(alert, now) for alert in self._store.latest_alerts())
+        if restored:
+            logger.bind(context="alert_manager").info("restored {} active alerts", restored)
         ref = self.actor_ref
 
         def forward(event: SupervisionEvent) -> None:

@@ -250,6 +250,29 @@ class AlertCore:
         self._resolve(track, now)
         return self._view(track, now, self._inhibited_ids(now))
 
+    def restore(self, alert: Alert, now: float) -> bool:
+        """Take back an active alert recorded before a restart (False: resolved, or its rule
+        is gone). A notified alert repeats no sooner than a repeat interval from ``now``;
+        one never notified is due as new."""
+        rule = self.rules.get(alert.rule)
+        if rule is None or alert.state is AlertState.RESOLVED or alert.id in self._tracks:
+            return False
+        track = _Track(rule, alert.labels, alert.started_at)
+        track.summary, track.updated_at = alert.summary, alert.updated_at
+        track.value = rule.fire_above + 1
+        if alert.state is AlertState.PENDING:
+            track.phase, track.pending_since = _Phase.PENDING, alert.updated_at
+        else:
+            track.phase = _Phase.FIRING
+            track.changes.append(alert.started_at)
+        if alert.state is AlertState.ACKNOWLEDGED:
+            track.acked, track.acked_by, track.ack_until = True, alert.acked_by, alert.acked_until
+        track.notifications = alert.notifications
+        if alert.notifications:
+            track.told_firing, track.last_firing_notice = True, now
+        self._tracks[track.id] = track
+        return True
+
     def add_silence(self, silence: Silence) -> None:
         """Add (or replace, by id) a silence; one without matchers is refused."""
         if not silence.matchers:

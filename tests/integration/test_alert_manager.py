@@ -20,6 +20,7 @@ from messages.alerts import (
     AlertCommandRejected,
     AlertList,
     AlertState,
+    BreakerClosed,
     BreakerOpened,
     CreateSilence,
     ExpireSilence,
@@ -164,9 +165,14 @@ def test_the_manager_crashing_keeps_history_and_notifications(tmp_path: Path) ->
         wait_until(lambda: rules_notified(jsonl))
         with pytest.raises(TypeError):
             ask(ALERT_MANAGER, "not a message", timeout=5)  # a bug: the manager crashes
-        history = wait_until(lambda: alerts(include_resolved=True), what="restarted manager")
-        assert [a.rule for a in history] == ["breaker-open"]
+        active = wait_until(lambda: alerts(), what="restarted manager restores the alert")
+        assert [a.rule for a in active] == ["breaker-open"]
+        assert active[0].state is AlertState.FIRING
         assert ask(ALERT_MANAGER, ListNotifications(), timeout=5).notifications
+        tell(ALERT_MANAGER, BreakerClosed("sim", "trading", time.time()))
+        wait_until(lambda: ("breaker-open", "resolved") in rules_notified(jsonl),
+                   what="the restored alert's resolution is notified")
+        assert rules_notified(jsonl).count(("breaker-open", "new")) == 1
     finally:
         tree.stop()
 

@@ -238,3 +238,16 @@ def test_alert_storm_of_ten_thousand_events_is_a_handful_of_notifications() -> N
     rules = {rule for rule, _ in items}
     assert "breaker-open" in rules and "restart-storm" in rules
     assert "order-stuck" not in rules and "rate-limit-paused" not in rules  # inhibited
+
+
+def test_restored_alerts_resolve_with_a_notification_and_do_not_renotify_early(clock) -> None:
+    clock.observe(obs("hot", 90, venue="v"))
+    clock.run(10)
+    recorded = clock.core.alerts(clock.now)
+    fresh = Clock(AlertCore(POLICY, [HOT, SLOW, DOWN]))
+    fresh.now = clock.now
+    assert fresh.core.restore(recorded[0], fresh.now)
+    assert not fresh.core.restore(recorded[0], fresh.now)  # already known
+    assert fresh.run(300) == []  # notified before the restart: no new notification
+    fresh.observe(obs("hot", 10, venue="v"))
+    assert reasons(fresh.run(60)) == [("hot", NotifyReason.RESOLVED)]
