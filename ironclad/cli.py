@@ -99,10 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_alert_urls(config: Config, urls: Sequence[str]) -> Config:
-    """``config`` with ``urls`` added to its alert channels, every channel URL checked."""
+    """``config`` with ``urls`` added to its alert channels (which turns alerts on), every
+    channel URL checked."""
     channels = tuple(dict.fromkeys((*config.alerts.channels, *urls)))
     parse_channel_urls(channels)
-    return attrs.evolve(config, alerts=attrs.evolve(config.alerts, channels=channels))
+    enabled = config.alerts.enabled or bool(urls)
+    return attrs.evolve(config, alerts=attrs.evolve(config.alerts, channels=channels,
+                                                    enabled=enabled))
 
 
 class _StopSignals:
