@@ -3,13 +3,19 @@
 ``with running_venue(seed=1) as venue: ...`` gives a handle with ``.url``, ``.venue`` (the
 ``simulator.Venue``: engine, faults), ``.stop()``; it is stopped on exit. ``binance_client``
 returns stock ccxt.binance pointed at it as exchanges.md prescribes; ``admin`` and
-``install_faults`` speak the ``/_sim`` API over HTTP.
+``install_faults`` speak the ``/_sim`` API over HTTP; ``start_venue_process`` runs
+``python -m simulator`` and waits for its ready line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import selectors
+import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +25,7 @@ import ccxt
 
 from simulator.faults import FaultPlan
 from simulator.model import VenueConfig
-from simulator.server import RunningVenue, serve_in_thread
+from simulator.server import READY_PREFIX, RunningVenue, serve_in_thread
 
 DEMO_KEY = "demo-key"
 DEMO_SECRET = "demo-secret"
@@ -68,3 +74,26 @@ def admin(url: str, path: str, method: str = "GET", body: Any = None) -> Any:
 
 def install_faults(url: str, rules: list[dict[str, Any]], seed: int = 1) -> Any:
     return admin(url, "/_sim/faults", "POST", {"seed": seed, "rules": rules})
+
+
+def start_venue_process(*args: str, cwd: str | None = None, timeout: float = 20.0
+                        ) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """Start ``python -m simulator ARGS`` and wait (with a deadline) for its ready line;
+    returns the process (stdout and stderr are pipes) and the ready line's JSON."""
+    root = cwd or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", *args], cwd=root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": root})
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                process.kill()
+                raise AssertionError(f"no ready line: {process.communicate()[1]}")
+            line = process.stdout.readline()
+            if not line:
+                raise AssertionError(f"venue exited: {process.communicate()[1]}")
+            if line.startswith(READY_PREFIX):
+                return process, json.loads(line[len(READY_PREFIX):])
