@@ -4,6 +4,7 @@ and catches up after it recovers; the outbox survives a restart of the alerts su
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -177,3 +178,25 @@ def test_throttle_merges_notifications_on_a_channel(tmp_path, webhook) -> None:
         assert all(r.status is DeliveryStatus.DELIVERED for r in results("json"))
     finally:
         tree.stop()
+
+
+def test_a_hanging_receiver_blocks_neither_the_manager_nor_other_channels(
+    tmp_path, webhook
+) -> None:
+    with socket.socket() as hanging:  # accepts connections (backlog), never answers
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(16)
+        port = hanging.getsockname()[1]
+        tree = start(tmp_path, (webhook.url, f"hang=json://127.0.0.1:{port}/x?rto=2&cto=2"))
+        try:
+            tell(ALERT_MANAGER, BreakerOpened("sim", "trading", "503s", time.time()))
+            started = time.monotonic()
+            wait_until(lambda: webhook.bodies, timeout=5, what="healthy channel delivers")
+            assert time.monotonic() - started < 1.5  # not held behind the 2 s read timeout
+            asked = time.monotonic()
+            assert ask(ALERT_MANAGER, ListAlerts(), timeout=1).alerts  # the manager answers
+            assert time.monotonic() - asked < 0.5
+            wait_until(lambda: [r for r in results("hang")
+                                if r.status is DeliveryStatus.RETRYING], timeout=10)
+        finally:
+            tree.stop()
