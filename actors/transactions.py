@@ -93,6 +93,7 @@ __all__ = [
     "RecordReconciliation",
     "StartupReconciled",
     "TransactionCoordinator",
+    "journal_order",
     "new_transaction_id",
 ]
 
@@ -112,6 +113,19 @@ class JournalCorrupted(Exception):
                          f"refusing to trade on it: {error}")
         self.directory = directory
         self.error = error
+
+
+def journal_order(journal: Journal, effect: core.Journal, *, external: bool = False
+                  ) -> JournalRecord:
+    """Append one order state change as the coordinator records it (stream: the transaction
+    id; data: the whole order, enough to resume it). Durable when it returns."""
+    order, change = effect.order, effect.change
+    return journal.append(
+        stream=order.transaction_id, kind=f"{_ORDER_KIND}{order.state.value}",
+        cause=change.cause,
+        data={"order": to_dict(order), "external": external,
+              "from": change.from_state.value, "to": change.to_state.value},
+        now=change.at)
 
 
 def new_transaction_id() -> str:
@@ -599,13 +613,7 @@ class TransactionCoordinator(SupervisedActor):
     def _append(self, effect: core.Journal, external: bool) -> None:
         assert self._journal is not None
         order = effect.order
-        change = effect.change
-        self._journal.append(
-            stream=order.transaction_id, kind=f"{_ORDER_KIND}{order.state.value}",
-            cause=change.cause,
-            data={"order": to_dict(order), "external": external,
-                  "from": change.from_state.value, "to": change.to_state.value},
-            now=change.at)
+        journal_order(self._journal, effect, external=external)
         tx = order.transaction_id
         self._raw.pop(tx, None)
         self._orders[tx] = order

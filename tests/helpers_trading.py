@@ -92,6 +92,50 @@ def ledger_sums() -> dict[str, Decimal]:
     return sums_by_currency(ask(LEDGER, GetAccountBalances()))
 
 
-__all__ = ["FAST_TRADING", "ask", "cancel", "get", "ground_truth", "ledger_balances",
-           "ledger_sums", "place", "placed", "start_trading", "trading_config", "wait_accepting",
-           "wait_until"]
+__all__ = ["FAST_TRADING", "ask", "cancel", "get", "ground_truth", "journal_transactions",
+           "ledger_balances", "ledger_sums", "place", "placed", "start_trading", "trading_config",
+           "wait_accepting", "wait_until"]
+
+
+def journal_transactions(data_dir: Path, count: int, *, still_open: int = 0,
+                         node_id: str = "ironclad", venue: str = "sim") -> None:
+    """Write ``count`` journaled transactions as the coordinator records them (prepared,
+    submitting, filled, settled: 4 records each), the last ``still_open`` left OPEN, into
+    ``<data_dir>/journal`` — the start-up recovery benchmark's input. Written in one SQLite
+    transaction for speed (what is measured is the recovery, not the appends)."""
+    from datetime import UTC, datetime
+
+    from actors.transactions import journal_order, new_transaction_id
+    from trading import protocol as core
+    from trading.client_ids import client_order_id, rule_for
+    from trading.journal import Journal
+
+    config = core.ProtocolConfig()
+    market = core.MarketRules(symbol="BTC/USDT", base="BTC", quote="USDT")
+    (data_dir / "journal").mkdir(parents=True, exist_ok=True)
+    with Journal.open(data_dir / "journal") as journal, journal._cache.transact():
+        for index in range(count):
+            now = datetime.now(UTC)
+            tx = new_transaction_id()
+            intent = core.OrderIntent.parse(client_id=f"bench-{index}", symbol="BTC/USDT",
+                                            side="buy", type="limit", amount="0.001",
+                                            price="60000")
+            step = core.prepare(transaction_id=tx, venue=venue, intent=intent, market=market,
+                                client_order_id=client_order_id(rule_for("binance"), node_id, tx),
+                                now=now)
+            steps = [core.apply(step.order, core.FundsReserved(), now, config)]
+            steps.append(core.apply(steps[-1].order, core.Submit(), now, config))
+            filled = index < count - still_open
+            snapshot = core.VenueSnapshot(
+                status=core.VenueStatus.CLOSED if filled else core.VenueStatus.OPEN,
+                filled=Decimal("0.001") if filled else Decimal(0), observed_at=now,
+                venue_order_id=str(index + 1),
+                trades=(core.Trade(str(index + 1), Decimal("0.001"), Decimal("60000")),)
+                if filled else ())
+            steps.append(core.apply(steps[-1].order, core.SubmitAcked(1, snapshot), now, config))
+            if filled:
+                steps.append(core.apply(steps[-1].order, core.Settled(), now, config))
+            for done in steps:
+                for effect in done.effects:
+                    if isinstance(effect, core.Journal):
+                        journal_order(journal, effect)
