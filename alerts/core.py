@@ -317,6 +317,10 @@ class AlertCore:
         for silence_id in [s.id for s in self._silences.values()
                            if now - s.ends_at >= self.policy.retention]:
             del self._silences[silence_id]
+        live = {self._group_key(t) for t in self._tracks.values()}
+        for key in [k for k, g in self._groups.items() if k not in live and (
+                g.last_flush_at is None or now - g.last_flush_at >= self.policy.retention)]:
+            del self._groups[key]
         return self._flush(now)
 
     # -- queries ----------------------------------------------------------------------------
@@ -480,9 +484,9 @@ class AlertCore:
                 track.flap_due = False
             track.notifications += 1
             self._touch(track, now)
-            labels = FrozenMap({k: v for k, v in track.labels.items()})
             records.append(NotificationItem(
-                alert_id=track.id, rule=track.rule.name, level=track.rule.level, labels=labels,
+                alert_id=track.id, rule=track.rule.name, level=track.rule.level,
+                labels=track.labels,
                 summary=track.summary, reason=reason, started_at=track.started_at,
                 resolved_at=track.resolved_at,
             ))
