@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import re
 import zlib
 from decimal import Decimal, InvalidOperation
@@ -104,7 +103,6 @@ class BinanceDialect:
     name = "binance"
 
     def __init__(self) -> None:
-        self._client_ids = itertools.count(1)
         self._by_id: dict[str, MarketSpec] | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -390,7 +388,8 @@ class BinanceDialect:
             raise _mandatory("type")
         if order_type not in ("LIMIT", "MARKET"):
             raise BinanceError(-1116, "Invalid orderType.")
-        client_id = params.get("newClientOrderId") or f"venue{next(self._client_ids)}"
+        client_id = (params.get("newClientOrderId")
+                     or f"venue{call.venue.next_in_sequence('binance.client_order_id')}")
         if not _CLIENT_ID.match(client_id):
             raise BinanceError(-1100, "Illegal characters found in parameter "
                                       "'newClientOrderId'; legal range is "

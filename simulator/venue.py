@@ -34,6 +34,7 @@ class Venue:
         self.initial_faults = self.resolve_faults(initial_faults or FaultPlan())
         self.faults = FaultInjector()
         self.faults.install(self.initial_faults, now)
+        self._sequences: dict[str, int] = {}
 
     def now(self) -> int:
         return self.clock()
@@ -65,8 +66,17 @@ class Venue:
         self.faults.install(resolved, self.clock())
         return resolved
 
+    def next_in_sequence(self, name: str) -> int:
+        """1, 2, 3, ... per ``name``: numbering a dialect keeps (Binance's generated client
+        order ids) lives here, so ``reset`` restarts it with everything else."""
+        number = self._sequences.get(name, 0) + 1
+        self._sequences[name] = number
+        return number
+
     def reset(self) -> None:
-        """Back to the start state: engine, history and the initial fault profile."""
+        """Back to the start state: engine, history, the initial fault profile (no ban) and
+        every dialect sequence; afterwards nothing tells this venue from a fresh one."""
         now = self.clock()
         self.engine.reset(now)
         self.faults.install(self.initial_faults, now)
+        self._sequences.clear()

@@ -10,12 +10,15 @@ returns stock ccxt.binance pointed at it as exchanges.md prescribes; ``admin`` a
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import selectors
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -97,3 +100,15 @@ def start_venue_process(*args: str, cwd: str | None = None, timeout: float = 20.
                 raise AssertionError(f"venue exited: {process.communicate()[1]}")
             if line.startswith(READY_PREFIX):
                 return process, json.loads(line[len(READY_PREFIX):])
+
+
+def signed_binance(url: str, method: str, path: str, params: dict[str, str],
+                   api_key: str = DEMO_KEY, secret: str = DEMO_SECRET) -> Any:
+    """A signed Binance request sent exactly as given (ccxt always adds a client order id;
+    this does not), with the query string signed by HMAC-SHA256; returns the decoded JSON."""
+    query = urllib.parse.urlencode({**params, "timestamp": str(int(time.time() * 1000))})
+    signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    request = urllib.request.Request(f"{url}{path}?{query}&signature={signature}",
+                                     method=method, headers={"X-MBX-APIKEY": api_key})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

@@ -15,9 +15,17 @@ import urllib.request
 from decimal import Decimal as D
 from pathlib import Path
 
+import ccxt
 import pytest
 
-from tests.helpers_venue import admin, binance_client, install_faults, running_venue
+from simulator import FaultPlan, FaultRule, VenueConfig
+from tests.helpers_venue import (
+    admin,
+    binance_client,
+    install_faults,
+    running_venue,
+    signed_binance,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,3 +214,51 @@ def test_cli_rejects_a_bad_config_with_exit_2(tmp_path, toml, message):
     assert result.returncode == 2, result.stderr.decode()
     assert message in result.stderr.decode()
     assert b"Traceback" not in result.stderr
+
+
+MARKET_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
+TIME_KEYS = {"created_at", "updated_at", "time", "transactTime", "workingTime"}
+
+
+def without_times(value):  # noqa: ANN001, ANN201 - JSON in, JSON out
+    if isinstance(value, dict):
+        return {k: without_times(v) for k, v in value.items() if k not in TIME_KEYS}
+    if isinstance(value, list):
+        return [without_times(v) for v in value]
+    return value
+
+
+def observable_state(url: str) -> dict:
+    """Everything a client or the admin API can see, then one order with a venue-generated
+    client order id (times dropped: the two venues run at different moments)."""
+    exchange = binance_client(url)
+    state = {"balances": admin(url, "/_sim/balances"), "faults": admin(url, "/_sim/faults"),
+             "book": exchange.public_get_depth({"symbol": "BTCUSDT", "limit": 20}),
+             "orders": admin(url, "/_sim/orders"), "trades": admin(url, "/_sim/trades"),
+             "placed": signed_binance(url, "POST", "/api/v3/order", MARKET_BUY)}
+    state["after"] = admin(url, "/_sim/orders")
+    return without_times(state)
+
+
+def test_reset_returns_the_whole_venue_to_a_fresh_venues_state():
+    """Engine, faults (ban included) and dialect state such as Binance's generated client
+    order ids: after activity and a reset, nothing tells the venue from a fresh one."""
+    config = VenueConfig(seed=7, requote_interval_ms=10**9)
+    plan = FaultPlan(2, (FaultRule("fetch_ticker", "latency", latency_ms=1),))
+    with running_venue(config, faults=plan) as used:
+        exchange = binance_client(used.url)
+        exchange.load_markets()
+        for _ in range(3):
+            signed_binance(used.url, "POST", "/api/v3/order", MARKET_BUY)
+        exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 50000)
+        exchange.fetch_ticker("BTC/USDT")
+        install_faults(used.url, [{"endpoint": "fetch_balance", "fault": "ban", "ban_s": 60},
+                                  {"endpoint": "*", "fault": "balance_drift",
+                                   "currency": "USDT", "amount": "5"}])
+        with pytest.raises(ccxt.DDoSProtection):
+            exchange.fetch_balance()
+        admin(used.url, "/_sim/reset", "POST")
+        after_reset = observable_state(used.url)
+    with running_venue(config, faults=plan) as fresh:
+        assert after_reset == observable_state(fresh.url)
+    assert after_reset["placed"]["clientOrderId"] == "venue1"
