@@ -711,9 +711,12 @@ class TransactionCoordinator(SupervisedActor):
         params: dict[str, Any] = {"clientOrderId": effect.client_order_id}
         if effect.type is core.OrderType.LIMIT and effect.time_in_force is not None:
             params["timeInForce"] = effect.time_in_force.value
+        # A market order's price only sizes its reservation: given to ccxt, a market buy would
+        # become a quote-sized order (quoteOrderQty) of a different amount.
+        price = effect.price if effect.type is core.OrderType.LIMIT else None
         self._call(_CreateCall(effect.transaction_id, effect.attempt), "create_order",
-                   (effect.symbol, effect.type.value, effect.side.value, effect.amount,
-                    effect.price), {"params": params}, idempotent=False)
+                   (effect.symbol, effect.type.value, effect.side.value, effect.amount, price),
+                   {"params": params}, idempotent=False)
 
     def _send_cancel(self, effect: core.SendCancel) -> None:
         params = {} if effect.venue_order_id is not None else {

@@ -123,6 +123,16 @@ def test_a_marketable_order_fills_and_the_ledger_books_the_trade(node: Node,
     assert_books_equal_venue(venue.url)
 
 
+def test_market_orders_fill_their_amount_and_reserve_against_the_given_price(
+        node: Node, venue: RunningVenue) -> None:
+    buy = placed(place("mkt-1", side="buy", type="market", price="61000", amount="0.003"))
+    sell = placed(place("mkt-2", side="sell", type="market", price=None, amount="0.001"))
+    assert settled(buy.id).filled == Decimal("0.003")
+    assert settled(sell.id).filled == Decimal("0.001")
+    assert isinstance(place("mkt-3", side="buy", type="market", price=None), InvalidOrder)
+    assert_books_equal_venue(venue.url)
+
+
 def test_the_same_client_id_answers_the_existing_order_even_after_a_restart(
         node: Node, venue: RunningVenue) -> None:
     first = place("idem-1", price="50000")

@@ -59,7 +59,7 @@ class _CrashNow:
 
 ORDERS = st.fixed_dictionaries({
     "side": st.sampled_from(["buy", "sell"]),
-    "marketable": st.booleans(),
+    "kind": st.sampled_from(["resting", "marketable", "market"]),
     "amount": st.sampled_from(["0.001", "0.002", "0.005"]),
 })
 
@@ -87,7 +87,9 @@ class OrdersAgainstTheVenue(RuleBasedStateMachine):
         self.counter += 1
         client_id = f"c{self.counter}"
         content = {"side": order["side"], "amount": order["amount"],
-                   "price": self._price(order["side"], order["marketable"])}
+                   "price": self._price(order["side"], order["kind"] != "resting")}
+        if order["kind"] == "market":  # a market buy's price caps what it reserves
+            content.update(type="market", price="66000" if order["side"] == "buy" else None)
         reply = place(client_id, **content)
         assert isinstance(reply, OrderPlaced | InsufficientFunds), reply
         if isinstance(reply, OrderPlaced):
