@@ -96,18 +96,55 @@ def test_run_py_starts_and_stops_cleanly(nodes: list[Node], tmp_path: Path, sig:
 def test_log_json_and_config_file(nodes: list[Node], tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text(f'[node]\nname = "n7"\ndata_dir = "{tmp_path / "d7"}"\n')
-    secret = "s3cret-value-for-test"
-    node = Node("--config", str(config), "--log-json", env={"IRONCLAD_API_SECRET": secret})
+    key, secret = "key-for-json-Pw38sLk2", "secret-for-json-Ur51gX9"
+    node = Node("--config", str(config), "--log-json", "--log-level", "DEBUG",
+                env={"IRONCLAD_API_KEY": key, "IRONCLAD_API_SECRET": secret})
     nodes.append(node)
     ready = json.loads(node.wait_for("ready"))
     assert "node n7 running" in ready["record"]["message"]
+    request = json.loads(node.wait_for("X-MBX-APIKEY"))  # ccxt's signed request, at DEBUG
+    assert "'X-MBX-APIKEY': '***'" in request["record"]["message"]
     node.proc.send_signal(signal.SIGTERM)
     assert node.proc.wait(timeout=5) == 0
     output = node.output()
-    assert secret not in output
+    assert key not in output and secret not in output
     for line in output.splitlines():
         json.loads(line)  # every line is a JSON object
     assert (tmp_path / "d7" / "events.jsonl").exists()
+
+
+def test_debug_level_starts_and_stops_cleanly(nodes: list[Node], tmp_path: Path) -> None:
+    node = Node("--log-level", "DEBUG", "--data-dir", str(tmp_path / "tmp"))
+    nodes.append(node)
+    node.wait_for("ready")
+    node.proc.send_signal(signal.SIGTERM)
+    assert node.proc.wait(timeout=5) == 0
+    output = node.output()
+    assert "| DEBUG    |" in output
+    assert "Traceback" not in output
+
+
+def test_secrets_are_redacted_where_trace_logging_would_show_them(
+    nodes: list[Node], tmp_path: Path
+) -> None:
+    secrets = {
+        "IRONCLAD_API_KEY": "key-Zq81vN0pLx4c2Rt7",
+        "IRONCLAD_API_SECRET": "secret-Hy62mWq0bT9sKe3",
+        "IRONCLAD_API_TOKEN": "token-Jd55aQ1rVu8yPn0",
+    }
+    node = Node("--log-level", "TRACE", "--data-dir", str(tmp_path / "data"), env=secrets)
+    nodes.append(node)
+    node.wait_for("ready")
+    # ccxt logs every signed request's headers at DEBUG: the API key header is in that line.
+    request = node.wait_for("X-MBX-APIKEY")
+    assert "'X-MBX-APIKEY': '***'" in request
+    assert "signature=***" in request
+    node.proc.send_signal(signal.SIGTERM)
+    assert node.proc.wait(timeout=5) == 0
+    output = node.output()
+    assert "| TRACE    |" in output or "| DEBUG    |" in output
+    for value in secrets.values():
+        assert value not in output
 
 
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
