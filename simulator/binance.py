@@ -106,10 +106,10 @@ class BinanceDialect:
         self._by_id: dict[str, MarketSpec] | None = None
 
     # ------------------------------------------------------------------ plumbing
-    def account_of(self, request: Request, venue: Venue | None = None) -> str | None:
+    def account_of(self, request: Request, venue: Venue) -> str | None:
         key = request.headers.get("x-mbx-apikey")
-        if key is None or venue is None:
-            return key
+        if key is None:
+            return None
         spec = venue.engine.account_by_api_key(key)
         return spec.id if spec is not None else None
 

@@ -38,6 +38,7 @@ orders/add -> ``create_order``, orders/status -> ``fetch_order``, orders/list ->
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -161,9 +162,6 @@ class NobitexDialect:
 
     name = "nobitex"
 
-    def __init__(self, venue: Venue | None = None) -> None:
-        self._venue = venue
-
     # ----------------------------------------------------------------- plug-in interface
     def routes(self) -> list[Route]:
         spec = [
@@ -185,10 +183,9 @@ class NobitexDialect:
         return [Route(method, path, endpoint, self._guarded(handler))
                 for method, path, endpoint, handler in spec]
 
-    def account_of(self, request: Request, venue: Venue | None = None) -> str | None:
-        venue = venue or self._venue
+    def account_of(self, request: Request, venue: Venue) -> str | None:
         token = _token(request)
-        if venue is None or token is None:
+        if token is None:
             return None
         spec = venue.engine.account_by_token(token)
         return spec.id if spec is not None else None
@@ -219,8 +216,6 @@ class NobitexDialect:
     # ----------------------------------------------------------------- plumbing
     def _guarded(self, handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
         async def run(call: Call) -> Response:
-            # account_of() gets no venue from the app; remember the one this route serves
-            self._venue = call.venue
             try:
                 return await handler(call)
             except _Refused as refusal:
@@ -480,10 +475,10 @@ class NobitexDialect:
         """By id (which wins), else by client id among open orders only, as Nobitex does."""
         try:
             if order_id is not None:
-                try:
-                    return call.engine.get_order(account, int(order_id))
-                except (TypeError, ValueError):
-                    raise _Refused("ParseError", "order id must be an integer", 400) from None
+                number = _integer(order_id, "order id")
+                if number < 1:
+                    raise _Refused("ParseError", "order id must be a positive integer", 400)
+                return call.engine.get_order(account, number)
             if client_order_id is not None:
                 return call.engine.get_order_by_client_id(account, str(client_order_id),
                                                           open_only=True)
@@ -611,13 +606,21 @@ def _monetary(value: Any, name: str) -> Decimal | None:
     return number
 
 
-def _int(value: Any, name: str, default: int) -> int:
-    if value is None:
-        return default
-    try:
+_DIGITS = re.compile(r"^[0-9]{1,20}$")
+
+
+def _integer(value: Any, name: str) -> int:
+    """A non-negative integer written as a JSON integer or a string of digits; anything else
+    (``1.5``, ``"1.5"``, ``true``, ``" 1"``, ``-1``) is refused, never truncated."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and _DIGITS.match(value):
         return int(value)
-    except (TypeError, ValueError):
-        raise _Refused("ParseError", f"{name} must be an integer", 400) from None
+    raise _Refused("ParseError", f"{name} must be a non-negative integer", 400)
+
+
+def _int(value: Any, name: str, default: int) -> int:
+    return default if value is None else _integer(value, name)
 
 
 def _csv(value: Any) -> set[str]:

@@ -202,6 +202,24 @@ def test_status_finds_client_ids_only_among_open_orders(venue: RunningVenue) -> 
     assert neither["code"] == "NullIdAndClientOrderId"
 
 
+@pytest.mark.parametrize("bad_id", [
+    lambda i: i + 0.5, lambda i: f"{i}.5", lambda i: float(i), lambda i: f"{i}.0",
+    lambda i: True, lambda i: [i], lambda i: {"id": i}, lambda i: -i, lambda i: f" {i}",
+    lambda i: "1e3", lambda i: "",
+])
+def test_non_integer_order_ids_are_refused_not_truncated(venue: RunningVenue, bad_id) -> None:
+    """``1.5`` must not mean order 1: a malformed id is a failure, and nothing is canceled."""
+    resting = add(venue, price=str(resting_rial_price(venue) * 10))["order"]
+    for path, key, extra in (("/market/orders/status", "id", {}),
+                             ("/market/orders/update-status", "order", {"status": "canceled"})):
+        response = post(venue, path, {key: bad_id(resting["id"]), **extra})
+        assert response.status_code == 400, response.text
+        assert response.json()["status"] == "failed"
+        assert response.json()["code"] == "ParseError"
+    status = post(venue, "/market/orders/status", {"id": str(resting["id"])}).json()
+    assert status["order"]["status"] == "Active"
+
+
 def test_cancel_of_a_done_order_is_refused(venue: RunningVenue) -> None:
     filled = add(venue, execution="market")["order"]
     answer = post(venue, "/market/orders/update-status",
