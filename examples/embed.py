@@ -6,7 +6,7 @@ from pathlib import Path
 
 from actors import ReplySlot, call
 from actors.protocol import Call
-from ironclad import Config, NodeConfig, build_node_spec, configure_logging
+from ironclad import Config, HttpConfig, NodeConfig, build_node_spec, configure_logging
 from messages.exchange import Category, ExchangeRequest, ExchangeResult
 from supervisors import resolve, start_tree
 
@@ -14,7 +14,8 @@ from supervisors import resolve, start_tree
 def main() -> int:
     configure_logging(level="WARNING")
     with tempfile.TemporaryDirectory() as data_dir:  # no [venue] url: embedded venue, demo keys
-        tree = start_tree(build_node_spec(Config(node=NodeConfig(data_dir=Path(data_dir)))))
+        config = Config(node=NodeConfig(data_dir=Path(data_dir)), http=HttpConfig(port=0))
+        tree = start_tree(build_node_spec(config))
         try:
             ticker = ExchangeRequest.new("sim", "fetch_ticker", ["BTC/USDT"],
                                          category=Category.MARKET_DATA, idempotent=True, timeout=5)

@@ -124,13 +124,15 @@ def test_per_method_breakers_open_alone_for_their_method(venue: RunningVenue,
                                                         tmp_path: Path) -> None:
     config = gateway_config(venue.url, tmp_path, breaker={
         "per_method": True, "minimum_calls": 8, "window_size": 8.0,
-        "failure_rate_threshold": 0.6})
+        "failure_rate_threshold": 0.9})
     tree = start_gateway(config)
     try:
         install_faults(venue.url, [{"endpoint": "fetch_order_book", "fault": "error_503"}])
         book = ExchangeRequest.new(VENUE, "fetch_order_book", ["BTC/USDT"],
                                    category=Category.MARKET_DATA, idempotent=True, timeout=2)
-        for i in range(8):  # market data as a whole fails 50 % (< 60 %), the book 100 %
+        # Market data as a whole fails about half its calls (outcomes are reported after the
+        # replies, so a window may hold a few more failures, never 90 %); the book fails all.
+        for i in range(8):
             assert isinstance(call(ticker()), ExchangeResult)
             assert isinstance(call(attrs.evolve(book, id=f"book-{i}")), ExchangeFailed)
         wait_until(lambda: statistics(NAMES.gatekeeper).breakers[
