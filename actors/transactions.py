@@ -709,7 +709,8 @@ class TransactionCoordinator(SupervisedActor):
 
     def _send_create(self, effect: core.SendCreate) -> None:
         params: dict[str, Any] = {"clientOrderId": effect.client_order_id}
-        if effect.type is core.OrderType.LIMIT and effect.time_in_force is not None:
+        if effect.type is core.OrderType.LIMIT and effect.time_in_force not in (
+                None, core.TimeInForce.GTC):  # GTC is every venue's default: not sent
             params["timeInForce"] = effect.time_in_force.value
         # A market order's price only sizes its reservation: given to ccxt, a market buy would
         # become a quote-sized order (quoteOrderQty) of a different amount.

@@ -33,10 +33,10 @@ FAST_TRADING = {"absence_grace": 1.0, "call_timeout": 3.0, "inflight_tick": 0.05
 
 
 def trading_config(url: str | None, tmp_path: Path, *, intensity: int = 50,
-                   **trading: Any) -> Config:
+                   exchange: str = "binance", **trading: Any) -> Config:
     """Gateway test settings plus a fast [trading] section (``trading`` overrides it)."""
     config = gateway_config(url, tmp_path, breaker={"window_size": 50.0, "minimum_calls": 50},
-                            intensity=intensity)
+                            intensity=intensity, exchange=exchange)
     return attrs.evolve(config, trading=TradingConfig(**{**FAST_TRADING, **trading}))
 
 
