@@ -272,3 +272,28 @@ def test_every_venue_order_has_one_client_order_id(node: Node, venue: RunningVen
     counts = Counter(o["client_order_id"] for o in venue_orders(venue.url)
                      if o["account"] == "demo-key")
     assert set(counts.values()) == {1}
+
+
+def test_the_nobitex_adapter_path_resolves_a_lost_create_through_the_order_list(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """Nobitex's client-id lookup sees only open orders: a filled order whose create answer
+    was lost is found through the order list, never placed twice."""
+    handle = Node(venue.url, tmp_path, exchange="nobitex")
+    handle.start()
+    try:
+        install_faults(venue.url, [{"endpoint": "create_order", "fault": "lose_response",
+                                    "count": 1}])
+        taken = placed(place("nbx-1", price="70000"))
+        assert settled(taken.id, timeout=20).state is OrderState.FILLED
+        resting = placed(place("nbx-2", price="50000"))
+        wait_until(lambda: get(resting.id).state is OrderState.OPEN)
+        cancel(resting.id)
+        assert settled(resting.id).state is OrderState.CANCELED
+        for view in (get(taken.id), get(resting.id)):
+            ours = [o for o in venue_orders(venue.url)
+                    if o["client_order_id"] == view.client_order_id]
+            assert len(ours) == 1
+        assert_books_equal_venue(venue.url)
+    finally:
+        handle.stop()
+        pykka.ActorRegistry.stop_all()
