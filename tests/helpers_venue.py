@@ -21,6 +21,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -112,3 +113,42 @@ def signed_binance(url: str, method: str, path: str, params: dict[str, str],
                                      method=method, headers={"X-MBX-APIKEY": api_key})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def currency_totals(balances: dict[str, dict[str, dict[str, str]]]) -> dict[str, Decimal]:
+    """Sum of free + locked per currency over every account of a ``/_sim/balances`` answer
+    (zero totals dropped, so a currency first touched later compares equal)."""
+    totals: dict[str, Decimal] = {}
+    for wallets in balances.values():
+        for currency, balance in wallets.items():
+            totals[currency] = (totals.get(currency, Decimal(0)) + Decimal(balance["free"])
+                                + Decimal(balance["locked"]))
+    return {c: v for c, v in totals.items() if v}
+
+
+def assert_funds_conserved(url: str, start_totals: dict[str, Decimal]) -> None:
+    """Judge the venue from its raw ground truth, not its own ``/_sim/audit``: every currency
+    summed over all accounts equals ``start_totals``, no balance is negative, and each
+    account's locked funds are exactly what its open orders (``/_sim/orders``) reserve."""
+    balances = admin(url, "/_sim/balances")
+    assert currency_totals(balances) == start_totals
+    for account, wallets in balances.items():
+        for currency, balance in wallets.items():
+            assert Decimal(balance["free"]) >= 0 and Decimal(balance["locked"]) >= 0, (
+                account, currency, balance)
+    reserved: dict[tuple[str, str], Decimal] = {}
+    for order in admin(url, "/_sim/orders"):
+        if order["status"] not in ("new", "partially_filled"):
+            continue
+        base, quote = order["symbol"].split("/")
+        if order["side"] == "buy":
+            key = (order["account"], quote)
+            held = Decimal(order["price"]) * Decimal(order["amount"]) - Decimal(order["cost"])
+        else:
+            key = (order["account"], base)
+            held = Decimal(order["amount"]) - Decimal(order["filled"])
+        reserved[key] = reserved.get(key, Decimal(0)) + held
+    locked = {(account, currency): Decimal(balance["locked"])
+              for account, wallets in balances.items() for currency, balance in wallets.items()
+              if Decimal(balance["locked"])}
+    assert locked == {key: value for key, value in reserved.items() if value}

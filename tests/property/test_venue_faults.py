@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import FaultInjector, FaultPlan, FaultRule
-from tests.helpers_venue import admin, binance_client, install_faults, running_venue
+from tests.helpers_venue import (
+    admin,
+    assert_funds_conserved,
+    binance_client,
+    currency_totals,
+    install_faults,
+    running_venue,
+)
 
 ENDPOINTS = ["create_order", "fetch_ticker", "fetch_balance", "cancel_order"]
 FAULT_NAMES = ["latency", "error_500", "error_503", "rate_limit", "lose_response", "hang",
@@ -60,6 +67,20 @@ def test_a_rule_depends_only_on_its_own_endpoint_traffic(seed, sequence, noise):
     assert plain == interleaved
 
 
+@settings(max_examples=100, deadline=None)
+@given(seeds=st.lists(st.integers(0, 2**32), min_size=2, max_size=2, unique=True),
+       endpoint=st.sampled_from(ENDPOINTS), fault=st.sampled_from(FAULT_NAMES),
+       probability=st.floats(0.2, 0.8))
+def test_different_seeds_give_different_faults(seeds, endpoint, fault, probability):
+    """Over 100 requests two seeds agree on every draw with probability below 1e-16: a seed
+    that did not reach the RNG (or a plan ignoring it) would fail here."""
+    visible = {"latency": {"latency_ms": 1, "jitter_ms": 50}, "clock_skew": {"skew_ms": 1000}}
+    rules = (FaultRule(endpoint, fault, probability=probability, **visible.get(fault, {})),)
+    sequence = [(endpoint, 1)] * 100
+    first, second = (replay(FaultPlan(seed, rules), sequence) for seed in seeds)
+    assert first != second
+
+
 def test_count_skip_and_probability_semantics():
     plan = FaultPlan(1, (FaultRule("create_order", "error_503", count=2, skip=1),))
     errors = [d.error for d in replay(plan, [("create_order", 0)] * 5)]
@@ -91,6 +112,7 @@ HTTP_FAULTS = ["error_500", "error_503", "rate_limit", "lose_response", "mainten
 
 def run_over_http(url: str, seed: int, rule_list: list[dict], steps: list[str]) -> list[str]:
     admin(url, "/_sim/reset", "POST")
+    start = currency_totals(admin(url, "/_sim/balances"))
     exchange = binance_client(url)
     exchange.load_markets()
     install_faults(url, rule_list, seed=seed)
@@ -108,9 +130,19 @@ def run_over_http(url: str, seed: int, rule_list: list[dict], steps: list[str]) 
             outcomes.append("ok")
         except ccxt.BaseError as exc:
             outcomes.append(type(exc).__name__)
-    # conservation, no negative balance, locks match open orders: whatever the faults did
+    # conservation, no negative balance, locks match open orders: whatever the faults did,
+    # judged from the raw balances and orders, then by the venue's own audit too
+    assert_funds_conserved(url, start)
     assert admin(url, "/_sim/audit")["problems"] == []
     return outcomes
+
+
+def test_different_seeds_give_different_faults_over_http(venue):
+    rules = [{"endpoint": "fetch_ticker", "fault": "error_503", "probability": 0.5}]
+    steps = ["ticker"] * 40
+    outcomes = {seed: run_over_http(venue.url, seed, rules, steps) for seed in (1, 2, 3)}
+    assert len({tuple(o) for o in outcomes.values()}) == 3
+    assert all({"ok", "ExchangeNotAvailable"} == set(o) for o in outcomes.values())
 
 
 @settings(max_examples=6, deadline=None)
@@ -121,8 +153,13 @@ def run_over_http(url: str, seed: int, rule_list: list[dict], steps: list[str]) 
            "probability": st.sampled_from([0.2, 0.5]),
        }), min_size=1, max_size=3),
        steps=st.lists(st.sampled_from(["limit", "market", "ticker", "cancel"]), min_size=1,
-                      max_size=12))
-def test_http_faults_conserve_funds_and_replay_identically(venue, seed, rule_list, steps):
+                      max_size=12),
+       drift=st.booleans())
+def test_http_faults_conserve_funds_and_replay_identically(venue, seed, rule_list, steps,
+                                                           drift):
+    if drift:  # unrecorded withdrawals move funds to the withdrawn account, never destroy them
+        rule_list = [*rule_list, {"endpoint": "create_order", "fault": "balance_drift",
+                                  "currency": "USDT", "amount": "1000", "probability": 0.5}]
     first = run_over_http(venue.url, seed, rule_list, steps)
     second = run_over_http(venue.url, seed, rule_list, steps)
     assert first == second

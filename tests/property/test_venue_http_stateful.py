@@ -16,7 +16,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.helpers_venue import admin, binance_client, install_faults, running_venue
+from tests.helpers_venue import (
+    admin,
+    assert_funds_conserved,
+    binance_client,
+    currency_totals,
+    install_faults,
+    running_venue,
+)
 
 SYMBOL = "ETH/USDT"
 FAULTS = ["error_500", "error_503", "rate_limit", "lose_response", "latency", "clock_skew"]
@@ -34,6 +41,7 @@ class VenueOverHttp(RuleBasedStateMachine):
     @initialize(seed=st.integers(0, 10_000), rules=fault_rules)
     def start(self, seed, rules) -> None:
         admin(self.url, "/_sim/reset", "POST")
+        self.start_totals = currency_totals(admin(self.url, "/_sim/balances"))
         self.exchange = binance_client(self.url, timeout_ms=3000)
         self.exchange.load_markets()
         for rule_ in rules:
@@ -101,6 +109,7 @@ class VenueOverHttp(RuleBasedStateMachine):
             assert truth[order_id]["status"] == "canceled"
         # nothing the client did not send exists; lost responses may have executed
         assert {o["client_order_id"] for o in truth.values()} <= self.attempted
+        assert_funds_conserved(self.url, self.start_totals)
         assert admin(self.url, "/_sim/audit")["problems"] == []
 
 
