@@ -106,7 +106,7 @@ def test_breaker_opens_under_503s_fails_fast_and_closes_after_recovery(
         install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "error_503"}])
         replies = [call(balance()) for _ in range(4)]
         assert all(isinstance(r, ExchangeFailed) for r in replies), replies
-        assert breaker_state(Category.TRADING) == "open"
+        wait_until(lambda: breaker_state(Category.TRADING) == "open")  # reported after replies
         refused = call(order("while-open"))
         assert isinstance(refused, CircuitOpen) and refused.next_probe_in > 0
         assert admin(venue.url, "/_sim/orders?account=demo-key") == []
@@ -153,7 +153,7 @@ def test_breaker_opens_under_timeouts(venue: RunningVenue, tmp_path: Path) -> No
         replies = [call(balance(timeout=0.3)) for _ in range(4)]
         assert all(isinstance(r, DeadlineExceeded) and r.sent for r in replies), replies
         assert time.monotonic() - started < 4 * 0.3 + 1.0
-        assert breaker_state(Category.TRADING) == "open"
+        wait_until(lambda: breaker_state(Category.TRADING) == "open")
     finally:
         clear_faults(venue.url)
         assert tree.stop(10)
