@@ -101,7 +101,9 @@ def test_definitive_refusals_are_returned_and_do_not_trip(venue: RunningVenue,
 
 def test_breaker_opens_under_503s_fails_fast_and_closes_after_recovery(
         venue: RunningVenue, tmp_path: Path) -> None:
-    tree = start_gateway(gateway_config(venue.url, tmp_path))
+    # open long enough that the order below cannot become a half-open probe on a slow machine
+    config = gateway_config(venue.url, tmp_path, breaker={"open_base": 1.0, "open_cap": 1.0})
+    tree = start_gateway(config)
     try:
         install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "error_503"}])
         replies = [call(balance()) for _ in range(4)]
