@@ -167,16 +167,22 @@ class AccountSpec:
 
 
 def default_markets() -> tuple[MarketSpec, ...]:
-    """BTC/USDT, ETH/USDT, ETH/BTC (Binance) and BTC/IRT, USDT/IRT (Nobitex's rial markets)."""
+    """BTC/USDT, ETH/USDT, ETH/BTC (Binance) and BTC/IRT, USDT/IRT (Nobitex's rial markets).
+
+    The engine's ``IRT`` is the toman and the Nobitex dialect shows rials (x 10), so the rial
+    markets use Nobitex's published rules divided by ten (``nobitex/docs-api``: /v2/options
+    ``pricePrecisions`` BTCIRT "10" rials, ``minOrders`` rls "3000000" rials, and the
+    SmallOrder error's "3 million rials"): tick 1 toman, minimum order 300 000 tomans.
+    """
     d = Decimal
     return (
         MarketSpec("BTC/USDT", d("0.01"), d("0.00001"), d("0.00001"), d("5"), d("60000"), d("0.5")),
         MarketSpec("ETH/USDT", d("0.01"), d("0.0001"), d("0.0001"), d("5"), d("3000"), d("5")),
         MarketSpec("ETH/BTC", d("0.00001"), d("0.0001"), d("0.0001"), d("0.0001"), d("0.05"),
                    d("5")),
-        MarketSpec("BTC/IRT", d("10"), d("0.000001"), d("0.000001"), d("3000000"),
+        MarketSpec("BTC/IRT", d("1"), d("0.000001"), d("0.000001"), d("300000"),
                    d("6000000000"), d("0.5")),
-        MarketSpec("USDT/IRT", d("1"), d("0.01"), d("0.01"), d("3000000"), d("100000"),
+        MarketSpec("USDT/IRT", d("1"), d("0.01"), d("0.01"), d("300000"), d("100000"),
                    d("5000")),
     )
 

@@ -74,6 +74,21 @@ def test_options_list_markets_in_wire_units(venue: RunningVenue) -> None:
     assert {"coin": "rls", "name": "Rial", "stdName": "\ufdfc"} in body["coins"]
 
 
+def test_rial_market_rules_on_the_wire_are_nobitexs(venue: RunningVenue) -> None:
+    """Nobitex's published values (nobitex/docs-api, /v2/options and the SmallOrder error):
+    rial prices step by 10 rials, the minimum order is 3 000 000 rials (300 000 tomans)."""
+    config = get(venue, "/v2/options").json()["nobitex"]
+    assert config["minOrders"]["rls"] == "3000000"
+    assert config["pricePrecisions"]["BTCIRT"] == "10"
+    assert config["pricePrecisions"]["USDTIRT"] == "10"
+    assert config["amountPrecisions"]["BTCIRT"] == "0.000001"
+    price = resting_rial_price(venue) * 10                  # rials, about 5.4e10
+    assert price * D("0.00006") > 3_000_000 > price * D("0.00005")
+    assert add(venue, price=str(price), amount="0.00006")["status"] == "ok"
+    small = add(venue, price=str(price), amount="0.00005")
+    assert (small["status"], small["code"]) == ("failed", "SmallOrder")
+
+
 def test_prices_on_the_wire_are_rials(venue: RunningVenue) -> None:
     engine = venue.venue.engine
     stats = get(venue, "/market/stats", {"srcCurrency": "btc", "dstCurrency": "rls"}).json()
