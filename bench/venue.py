@@ -14,9 +14,10 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import json
 import os
+import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,28 +27,27 @@ from urllib.parse import urlencode
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulator.server import READY_PREFIX  # noqa: E402
+
 KEY, SECRET = b"demo-key", b"demo-secret"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_venue(port: int) -> subprocess.Popen:
+def start_venue() -> tuple[subprocess.Popen, str]:
+    """``python -m simulator --port 0``; returns once its ``venue ready`` line names the URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--port", str(port), "--log-level", "WARNING"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [sys.executable, "-m", "simulator", "--port", "0", "--log-level", "WARNING"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit("venue exited during start") from None
-            time.sleep(0.05)
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while selector.select(max(0.0, deadline - time.monotonic())):
+            line = process.stdout.readline()
+            if not line:
+                raise SystemExit("venue exited during start")
+            if line.startswith(READY_PREFIX):
+                return process, json.loads(line[len(READY_PREFIX):])["url"]
     process.kill()
     raise SystemExit("venue did not start")
 
@@ -109,9 +109,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=32)
     args = parser.parse_args()
-    port = free_port()
-    venue = start_venue(port)
-    url = f"http://127.0.0.1:{port}"
+    venue, url = start_venue()
     try:
         tickers = asyncio.run(phase(url, "ticker", args.clients, args.seconds))
         orders = asyncio.run(phase(url, "order", args.clients, args.seconds))
