@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from actors import venue_spec
+from actors import Worker, venue_spec
 from actors.ledger import GetAccountBalances, sums_by_currency
 from actors.trading import LEDGER, TRANSACTIONS, TradingSettings, trading_spec
 from actors.transactions import GetStatistics
@@ -40,12 +40,13 @@ def trading_config(url: str | None, tmp_path: Path, *, intensity: int = 50,
     return attrs.evolve(config, trading=TradingConfig(**{**FAST_TRADING, **trading}))
 
 
-def start_trading(config: Config) -> Tree:
-    """The venue subtree and the trading subtree under a root ``node``; ``tree.stop()`` it."""
+def start_trading(config: Config, worker_class: type[Worker] = Worker) -> Tree:
+    """The venue subtree and the trading subtree under a root ``node``; ``tree.stop()`` it.
+    ``worker_class`` lets crash tests substitute a Worker subclass."""
     config = attrs.evolve(config, credentials=Credentials(
         **{key: Secret(value) for key, value in DEMO.items()}))
     supervisor = functools.partial(supervisor_spec, config)
-    children = [venue_spec(config, supervisor),
+    children = [venue_spec(config, supervisor, worker_class),
                 trading_spec(TradingSettings.from_config(config), supervisor)]
     return start_tree(supervisor_spec(config, "node", Strategy.ONE_FOR_ONE, children))
 

@@ -1,9 +1,10 @@
 """Hypothesis stateful test of the whole order path against the venue (stock ccxt over HTTP,
-real gateway, real journal and ledger): random orders (resting and marketable), fills and
+real gateway, real journal and ledger): random orders (resting, marketable, market), fills and
 partial fills (the venue's house account crosses our resting orders), cancels, faults (the
-executed-but-answer-lost create, 5xx on creates and lookups), worker crashes and node restarts
-on the same data directory. After settling, judged against the venue's ``/_sim`` ground truth:
-at most one venue order per client order id, every venue order known to the node, no order
+executed-but-answer-lost create, 5xx on creates and lookups), worker crashes (between calls,
+and right after a create reached the venue) and node restarts on the same data directory.
+After settling, judged against the venue's ``/_sim`` ground truth: at most one venue order
+per client order id, every venue order known to the node, no order
 left prepared/submitting/unknown, ledger sums zero per currency, ledger balances equal to the
 venue's exactly.
 """
@@ -11,6 +12,7 @@ venue's exactly.
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections import Counter
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -22,8 +24,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from actors import Worker
 from actors.names import GatewayNames
 from actors.trading import TRANSACTIONS
+from messages.exchange import ExchangeRequest
 from messages.orders import (
     IdempotencyConflict,
     InsufficientFunds,
@@ -57,6 +61,21 @@ class _CrashNow:
     """Nobody understands this message: the worker that receives it crashes."""
 
 
+#: Set by a rule: the next create_order reaches the venue, then its worker dies (a bug-crash).
+CRASH_AFTER_NEXT_CREATE = threading.Event()
+
+
+class DyingWorker(Worker):
+    """A real worker that, when told to, crashes right after its create reached the venue."""
+
+    def invoke(self, request: ExchangeRequest) -> Any:
+        result = super().invoke(request)
+        if request.method == "create_order" and CRASH_AFTER_NEXT_CREATE.is_set():
+            CRASH_AFTER_NEXT_CREATE.clear()
+            raise RuntimeError("worker died after sending the create")
+        return result
+
+
 ORDERS = st.fixed_dictionaries({
     "side": st.sampled_from(["buy", "sell"]),
     "kind": st.sampled_from(["resting", "marketable", "market"]),
@@ -71,7 +90,8 @@ class OrdersAgainstTheVenue(RuleBasedStateMachine):
         self.venue = self._venue_cm.__enter__()
         self.data_dir = Path(tempfile.mkdtemp(prefix="orders-stateful-"))
         self.config = trading_config(self.venue.url, self.data_dir, absence_grace=0.5)
-        self.tree = start_trading(self.config)
+        CRASH_AFTER_NEXT_CREATE.clear()
+        self.tree = start_trading(self.config, DyingWorker)
         wait_accepting()
         self.placed: dict[str, tuple[dict[str, Any], str]] = {}  # client id -> content, order
         self.counter = 0
@@ -145,9 +165,13 @@ class OrdersAgainstTheVenue(RuleBasedStateMachine):
         names.tell(GatewayNames("sim").worker(worker), _CrashNow(), timeout=5.0)
 
     @rule()
+    def a_worker_dies_after_its_next_create(self) -> None:
+        CRASH_AFTER_NEXT_CREATE.set()
+
+    @rule()
     def restart_the_node(self) -> None:
         assert self.tree.stop(timeout=20)
-        self.tree = start_trading(self.config)
+        self.tree = start_trading(self.config, DyingWorker)
         wait_accepting()
 
     @invariant()
@@ -167,6 +191,7 @@ class OrdersAgainstTheVenue(RuleBasedStateMachine):
 
     def _settle_and_judge(self) -> None:
         install_faults(self.venue.url, [])
+        CRASH_AFTER_NEXT_CREATE.clear()
         for _, order_id in self.placed.values():
             cancel(order_id)
 
