@@ -259,9 +259,6 @@ class Worker(SupervisedActor):
         except ValueError as error:  # ccxt answered something that is not JSON-like
             reply = ExchangeFailed.from_exception(request.id, error)
         work.reply.answer(reply)
-        # Yield the GIL so the caller just woken runs before our bookkeeping and the reports
-        # that wake the dispatcher and gatekeeper (measured: about half the reply hand-off).
-        time.sleep(0)
         self._consecutive = 0
         self._report(request, CallOutcome(request.id, Outcome.SUCCESS, latency), "")
         self._store(request, value)
