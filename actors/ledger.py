@@ -27,9 +27,12 @@ from messages.base import utc_now
 from messages.ledger import (
     Balances,
     BalanceView,
+    ExportFormat,
+    ExportLedger,
     GetBalances,
     LedgerEntries,
     LedgerEntryView,
+    LedgerExport,
     ListLedgerEntries,
     NotFrozen,
     PostingView,
@@ -202,6 +205,8 @@ class LedgerActor(SupervisedActor):
             return self._entries(message)
         if isinstance(message, Unfreeze):
             return self._unfreeze(message, now)
+        if isinstance(message, ExportLedger):
+            return self._export(message.format)
         raise TypeError(f"LedgerActor: unexpected message {type(message).__name__}")
 
     # ---------------------------------------------------------------- commands
@@ -286,6 +291,13 @@ class LedgerActor(SupervisedActor):
                               reserved=Decimal(0), frozen=reason)
                   for (v, c), reason in frozen.items() if v == venue and (v, c) not in known]
         return Balances(balances=tuple(sorted(views, key=lambda b: b.currency)))
+
+    def _export(self, format: ExportFormat) -> LedgerExport:
+        entries = self._ledger.entries
+        if format is ExportFormat.CSV:
+            return LedgerExport(format=format, text=audit.entries_to_csv(entries))
+        return LedgerExport(format=format, text=audit.entries_to_beancount(
+            entries, balances=self._ledger.account_balances()))
 
     def _entries(self, message: ListLedgerEntries) -> LedgerEntries:
         entries = self._ledger.entries

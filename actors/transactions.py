@@ -57,15 +57,20 @@ from messages.exchange import (
 )
 from messages.orders import (
     CancelOrder,
+    ExportJournal,
     FillView,
     GetOrder,
+    GetOrderHistory,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidOrder,
+    JournalExport,
     ListOrders,
     NotAcceptingOrders,
     NotAcceptingReason,
     OrderDifference,
+    OrderEvent,
+    OrderHistory,
     OrderList,
     OrderNotFound,
     OrderPlaced,
@@ -76,6 +81,7 @@ from messages.orders import (
     TradingFrozen,
 )
 from supervisors import SupervisedActor, names
+from trading import audit
 from trading import protocol as core
 from trading.client_ids import client_order_id, is_own
 from trading.errors import JournalIntegrityError
@@ -306,6 +312,7 @@ class TransactionCoordinator(SupervisedActor):
         self._seed: dict[str, Any] | None = None
         self._preseed_trades: frozenset[str] = frozenset()
         self._recovery_seconds = 0.0
+        self._history: dict[str, list[OrderEvent]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -339,9 +346,15 @@ class TransactionCoordinator(SupervisedActor):
         if not record.kind.startswith(_ORDER_KIND):
             return
         tx = record.stream
+        self._remember(tx, record)
         self._orders.pop(tx, None)
         self._raw[tx] = record.data
         self._index(tx, record.data["order"], bool(record.data.get("external")))
+
+    def _remember(self, tx: str, record: JournalRecord) -> None:
+        self._history.setdefault(tx, []).append(OrderEvent(
+            seq=record.seq, at=record.time, from_state=OrderState(record.data["from"]),
+            to_state=OrderState(record.data["to"]), cause=record.cause))
 
     def _index(self, tx: str, order: Mapping[str, Any], external: bool) -> None:
         if external:
@@ -453,6 +466,13 @@ class TransactionCoordinator(SupervisedActor):
             return self.view(order)
         if isinstance(message, ListOrders):
             return self._list(message)
+        if isinstance(message, GetOrderHistory):
+            if message.id not in self._history:
+                return OrderNotFound(id=message.id, client_id=None)
+            return OrderHistory(order_id=message.id, events=tuple(self._history[message.id]))
+        if isinstance(message, ExportJournal):
+            assert self._journal is not None
+            return JournalExport(text=audit.journal_to_csv(self._journal.replay()))
         if isinstance(message, _Overdue):
             return self._on_overdue(message.request_id)
         if isinstance(message, _RetryCancel):
@@ -613,8 +633,9 @@ class TransactionCoordinator(SupervisedActor):
     def _append(self, effect: core.Journal, external: bool) -> None:
         assert self._journal is not None
         order = effect.order
-        journal_order(self._journal, effect, external=external)
+        record = journal_order(self._journal, effect, external=external)
         tx = order.transaction_id
+        self._remember(tx, record)
         self._raw.pop(tx, None)
         self._orders[tx] = order
         if external:

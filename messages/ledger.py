@@ -7,6 +7,7 @@ filter), never exceptions.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,9 @@ __all__ = [
     "LedgerEntries",
     "Unfrozen",
     "NotFrozen",
+    "ExportFormat",
+    "ExportLedger",
+    "LedgerExport",
     "LedgerReply",
     "BalanceDiscrepancy",
 ]
@@ -136,8 +140,31 @@ class NotFrozen:
     currency: str
 
 
+class ExportFormat(enum.Enum):
+    """Text formats of the ledger export: CSV (one row per posting) or beancount (checkable
+    with ``bean-check``, with balance assertions of the derived balances)."""
+
+    CSV = "csv"
+    BEANCOUNT = "beancount"
+
+
+@attrs.frozen(kw_only=True)
+class ExportLedger:
+    """Ask: every ledger entry in ``format`` (the accountant's copy of the audit trail)."""
+
+    format: ExportFormat = ExportFormat.CSV
+
+
+@attrs.frozen(kw_only=True)
+class LedgerExport:
+    """Answer to ExportLedger."""
+
+    format: ExportFormat
+    text: str
+
+
 #: Every answer of this conversation (tagged with ``_type`` in JSON).
-LedgerReply = Balances | LedgerEntries | Unfrozen | NotFrozen
+LedgerReply = Balances | LedgerEntries | Unfrozen | NotFrozen | LedgerExport
 
 register_tagged_union(LedgerReply)
 

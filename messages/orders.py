@@ -3,7 +3,7 @@
 Who answers what (ask by name with a timeout, ``supervisors.ask(name, command, timeout=...)``):
 
 - ``trading/transactions``: :class:`PlaceOrder`, :class:`CancelOrder`, :class:`GetOrder`,
-  :class:`ListOrders`.
+  :class:`ListOrders`, :class:`GetOrderHistory`, :class:`ExportJournal`.
 - ``trading/ledger``: ``messages.ledger`` (balances, entries, unfreeze).
 - ``trading/reconciler``: :class:`Reconcile`.
 
@@ -35,11 +35,16 @@ __all__ = [
     "CancelOrder",
     "GetOrder",
     "ListOrders",
+    "GetOrderHistory",
+    "ExportJournal",
     "Reconcile",
     "FillView",
     "OrderView",
     "OrderPlaced",
     "OrderList",
+    "OrderEvent",
+    "OrderHistory",
+    "JournalExport",
     "CurrencyDifference",
     "OrderDifference",
     "ReconciliationView",
@@ -189,6 +194,19 @@ class ListOrders:
 
 
 @attrs.frozen(kw_only=True)
+class GetOrderHistory:
+    """Ask for the journaled state changes of order ``id`` (its audit trail), oldest first."""
+
+    id: str = attrs.field(validator=check.non_empty_str)
+
+
+@attrs.frozen(kw_only=True)
+class ExportJournal:
+    """Ask for the whole transaction journal as CSV (seq, time, stream, kind, cause, data,
+    hashes): the order side of the audit trail, re-checkable row by row."""
+
+
+@attrs.frozen(kw_only=True)
 class Reconcile:
     """Run one reconciliation now (ask ``trading/reconciler``); answers a ReconciliationView
     or :class:`VenueUnavailable`."""
@@ -251,6 +269,32 @@ class OrderList:
     """Answer to ListOrders."""
 
     orders: tuple[OrderView, ...]
+
+
+@attrs.frozen(kw_only=True)
+class OrderEvent:
+    """One journaled change of an order: ``seq`` in the journal, the states, and its cause."""
+
+    seq: int
+    at: datetime
+    from_state: OrderState
+    to_state: OrderState
+    cause: str
+
+
+@attrs.frozen(kw_only=True)
+class OrderHistory:
+    """Answer to GetOrderHistory."""
+
+    order_id: str
+    events: tuple[OrderEvent, ...]
+
+
+@attrs.frozen(kw_only=True)
+class JournalExport:
+    """Answer to ExportJournal."""
+
+    text: str
 
 
 @attrs.frozen(kw_only=True)
@@ -377,7 +421,8 @@ OrderError = (IdempotencyConflict | InvalidOrder | InsufficientFunds | TradingFr
               | NotAcceptingOrders | OrderNotFound | VenueUnavailable)
 
 #: Every answer of this conversation (tagged with ``_type`` in JSON).
-OrderReply = OrderPlaced | OrderView | OrderList | ReconciliationView | OrderError
+OrderReply = (OrderPlaced | OrderView | OrderList | OrderHistory | JournalExport
+              | ReconciliationView | OrderError)
 
 register_tagged_union(OrderError)
 register_tagged_union(OrderReply)

@@ -4,6 +4,8 @@ creates resolved by client order id, restarts on the same data directory."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,9 +15,12 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.trading import TRANSACTIONS
+from actors.trading import LEDGER, TRANSACTIONS
 from actors.transactions import GetStatistics
+from messages.ledger import ExportFormat, ExportLedger
 from messages.orders import (
+    ExportJournal,
+    GetOrderHistory,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidOrder,
@@ -297,3 +302,22 @@ def test_the_nobitex_adapter_path_resolves_a_lost_create_through_the_order_list(
     finally:
         handle.stop()
         pykka.ActorRegistry.stop_all()
+
+
+def test_the_audit_trail_is_queryable_by_order_and_exported(node: Node,
+                                                            venue: RunningVenue) -> None:
+    order = placed(place("audit-1", price="70000"))
+    settled(order.id)
+    history = ask(TRANSACTIONS, GetOrderHistory(id=order.id))
+    assert [e.to_state for e in history.events][:2] == [OrderState.PREPARED,
+                                                        OrderState.SUBMITTING]
+    assert history.events[-1].cause == "reservation settled"
+    assert [e.seq for e in history.events] == sorted(e.seq for e in history.events)
+    assert isinstance(ask(TRANSACTIONS, GetOrderHistory(id="nope")), OrderNotFound)
+    journal_csv = ask(TRANSACTIONS, ExportJournal()).text
+    rows = list(csv.DictReader(io.StringIO(journal_csv)))
+    assert sum(r["stream"] == order.id for r in rows) == len(history.events)
+    ledger_csv = ask(LEDGER, ExportLedger(format=ExportFormat.CSV)).text
+    assert order.id in ledger_csv
+    beancount = ask(LEDGER, ExportLedger(format=ExportFormat.BEANCOUNT)).text
+    assert "balance" in beancount and "Equity:Opening" in beancount
