@@ -512,3 +512,21 @@ def test_control_api_part_serves_on_the_configured_port(tmp_path) -> None:  # no
         assert call(f"http://{host}:{port}", "GET", "/openapi.json")[0] == 200
     finally:
         assert tree.stop(timeout=10)
+
+
+def test_run_py_flags_override_the_config_and_are_checked() -> None:
+    from ironclad.cli import build_parser
+    from ironclad.config import ConfigError
+
+    args = build_parser().parse_args(
+        ["--exchange", "nobitex", "--venue-url", "http://127.0.0.1:9", "--http-port", "0"])
+    config = Config().with_overrides(exchange=args.exchange, venue_url=args.venue_url,
+                                     http_port=args.http_port)
+    assert config.venue.exchange == "nobitex" and config.venue.url == "http://127.0.0.1:9"
+    assert config.http.port == 0 and config.http.host == "127.0.0.1"
+    for change, key in [({"http_port": 70000}, "http.port"), ({"venue_url": "ftp://x"},
+                        "venue.url"), ({"exchange": "Bin ance"}, "venue.exchange")]:
+        with pytest.raises(ConfigError, match=key):
+            Config().with_overrides(**change)
+    with pytest.raises(ValueError):
+        HttpConfig(host="0.0.0.0")  # never beyond loopback: the API has no authentication
