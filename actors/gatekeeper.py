@@ -16,10 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+import pykka
 from loguru import logger
 
 from actors.names import GatewayNames
-from actors.protocol import Call, CallOutcome, GetStatistics, Work
+from actors.pool import PoolEntrance
+from actors.protocol import Call, CallOutcome, GetPoolEntrance, GetStatistics, Work
 from actors.worker import CacheSettings, cache_key
 from gateway.breaker import BreakerConfig, BreakerMetrics, Permit, Rejected, Transition
 from gateway.breaker_registry import BreakerKey, BreakerRegistry
@@ -34,7 +36,7 @@ from messages.exchange import (
     ExchangeResult,
     Overloaded,
 )
-from supervisors import ActorUnavailable, NameNotFound, SupervisedActor, names
+from supervisors import ActorCrashed, ActorUnavailable, NameNotFound, SupervisedActor, names
 
 __all__ = ["Gatekeeper", "GatekeeperStatistics"]
 
@@ -79,8 +81,10 @@ class Gatekeeper(SupervisedActor):
         self._clock = clock
         self._pending: dict[str, tuple[float, list[tuple[BreakerKey, Permit]]]] = {}
         self._admitted = self._open = self._stale = self._refused = 0
+        self._entrance: PoolEntrance | None = None
 
     def on_start(self) -> None:
+        self._entrance = names.ask(self._names.dispatcher, GetPoolEntrance(), timeout=5.0)
         if self._cache_settings is not None:
             self._cache = self._cache_settings.open(self._names.venue)
         self._registry.add_listener(self._on_transition)
@@ -132,13 +136,22 @@ class Gatekeeper(SupervisedActor):
             permits.append((key, verdict))
         self._pending[request.id] = (request.deadline, permits)
         self._admitted += 1
+        work = Work(request, call.reply)
+        if self._entrance is not None and self._entrance.submit(work):
+            return
+        # The dispatcher restarted: send this call as a message (waiting for the new one, if
+        # need be) and fetch the new entrance for the next calls.
+        self._entrance = None
         try:
-            names.tell(self._names.dispatcher, Work(request, call.reply),
-                       timeout=min(1.0, request.remaining(now)))
+            names.tell(self._names.dispatcher, work, timeout=min(1.0, request.remaining(now)))
+            self._entrance = names.ask(self._names.dispatcher, GetPoolEntrance(), timeout=1.0)
         except (ActorUnavailable, NameNotFound):
-            self._release(request.id, Outcome.IGNORED, 0.0, now)
-            call.reply.answer(Overloaded(request_id=request.id,
-                                         reason="the pool is restarting; nothing was sent"))
+            if not call.reply.answered:
+                self._release(request.id, Outcome.IGNORED, 0.0, now)
+                call.reply.answer(Overloaded(request_id=request.id,
+                                             reason="the pool is restarting; nothing was sent"))
+        except (ActorCrashed, pykka.Timeout):
+            pass  # the call was delivered; the entrance is fetched on the next call
 
     def _refusal(self, request: ExchangeRequest, now: float) -> Any:
         if request.venue != self._names.venue:

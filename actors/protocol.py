@@ -20,6 +20,7 @@ __all__ = [
     "Call",
     "CallOutcome",
     "GetBucket",
+    "GetPoolEntrance",
     "GetStatistics",
     "PoolStarted",
     "ReplySlot",
@@ -127,6 +128,11 @@ class PoolStarted:
 @attrs.frozen(slots=True)
 class GetBucket:
     """Ask the rate limiter for the account's shared bucket (once, at pool start)."""
+
+
+@attrs.frozen(slots=True)
+class GetPoolEntrance:
+    """Ask the dispatcher for its PoolEntrance (once, at gatekeeper start)."""
 
 
 @attrs.frozen(slots=True)
