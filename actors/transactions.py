@@ -280,6 +280,15 @@ def _thaw(value: Any) -> Any:
     return value
 
 
+def _recaused(step: core.Step, cause: str) -> core.Step:
+    """``step`` with its change record (and the journal effect carrying it) given ``cause``."""
+    assert step.change is not None
+    change = attrs.evolve(step.change, cause=cause)
+    effects = tuple(attrs.evolve(e, change=change) if isinstance(e, core.Journal) else e
+                    for e in step.effects)
+    return attrs.evolve(step, change=change, effects=effects)
+
+
 def _not_sent(reply: ExchangeReply) -> bool:
     """The reply proves the call never reached the venue."""
     return isinstance(reply, CircuitOpen | Overloaded) or (
@@ -376,11 +385,11 @@ class TransactionCoordinator(SupervisedActor):
             order = self._get(tx)
             assert order is not None
             resumed += 1
-            self._step(lambda o: core.apply(o, core.Resume(), now, self._s.protocol), tx)
+            self._event(tx, core.Resume(), now)
             current = self._get(tx)
             if current is not None and current.state is core.OrderState.PREPARED \
                     and current.reserved:
-                self._step(lambda o: core.apply(o, core.Submit(), now, self._s.protocol), tx)
+                self._event(tx, core.Submit(), now)
         return resumed
 
     def _void_orphan_reservations(self) -> None:
@@ -538,10 +547,9 @@ class TransactionCoordinator(SupervisedActor):
         if isinstance(reply, LedgerRefused):
             return InvalidOrder(field="symbol", code="ledger_refused", message=reply.reason)
         reserved = core.apply(order, core.FundsReserved(), now, self._s.protocol)
-        self._run(attrs.evolve(reserved, change=attrs.evolve(
-            reserved.change, cause="prepared: intent validated, funds reserved")),
-            external=False)
-        self._step(lambda o: core.apply(o, core.Submit(), now, self._s.protocol), tx)
+        self._run(_recaused(reserved, "prepared: intent validated, funds reserved"),
+                  external=False)
+        self._event(tx, core.Submit(), now)
         current = self._get(tx)
         assert current is not None
         return OrderPlaced(order=self.view(current), created=True)
@@ -557,8 +565,7 @@ class TransactionCoordinator(SupervisedActor):
         if tx is None or self._get(tx) is None:
             return OrderNotFound(id=command.id, client_id=command.client_id)
         now = self._clock()
-        self._step(lambda o: core.apply(o, core.CancelRequested("requested by the caller"), now,
-                                        self._s.protocol), tx)
+        self._event(tx, core.CancelRequested("requested by the caller"), now)
         order = self._get(tx)
         assert order is not None
         return self.view(order)
@@ -569,8 +576,7 @@ class TransactionCoordinator(SupervisedActor):
             return
         if order.state is core.OrderState.OPEN:
             now = self._clock()
-            self._step(lambda o: core.apply(o, core.CancelRequested("retry"), now,
-                                            self._s.protocol), tx)
+            self._event(tx, core.CancelRequested("retry"), now)
 
     def _list(self, query: ListOrders) -> OrderList:
         orders = [o for o in self._all_orders()
@@ -581,14 +587,14 @@ class TransactionCoordinator(SupervisedActor):
 
     # ------------------------------------------------------------- core and effects
 
-    def _step(self, decide: Callable[[core.Order], core.Step], tx: str) -> None:
+    def _event(self, tx: str, event: core.Event, now: datetime) -> None:
         """Apply one event to order ``tx`` and perform its effects; a refused event (protocol
         error) leaves the order unchanged and is logged and journaled as an anomaly."""
         order = self._get(tx)
         if order is None:
             return
         try:
-            step = decide(order)
+            step = core.apply(order, event, now, self._s.protocol)
         except (core.ProtocolError, ValueError) as error:
             self._anomaly(tx, error)
             return
@@ -674,7 +680,7 @@ class TransactionCoordinator(SupervisedActor):
                 logger.error("transactions: settling {} refused by the ledger: {}", tx,
                              reply.reason)
         now = self._clock()
-        self._step(lambda o: core.apply(o, core.Settled(), now, self._s.protocol), tx)
+        self._event(tx, core.Settled(), now)
 
     def _reserve_on_resume(self, effect: core.ReserveFunds) -> None:
         tx = effect.transaction_id
@@ -682,10 +688,9 @@ class TransactionCoordinator(SupervisedActor):
         now = self._clock()
         if isinstance(reply, InsufficientFunds | TradingFrozen | LedgerRefused):
             reason = type(reply).__name__
-            self._step(lambda o: core.apply(o, core.ReservationRefused(reason), now,
-                                            self._s.protocol), tx)
+            self._event(tx, core.ReservationRefused(reason), now)
         else:
-            self._step(lambda o: core.apply(o, core.FundsReserved(), now, self._s.protocol), tx)
+            self._event(tx, core.FundsReserved(), now)
 
     def _follow(self, order: core.Order) -> None:
         """Keep the in-flight schedule in step with the order's state."""
@@ -774,7 +779,8 @@ class TransactionCoordinator(SupervisedActor):
 
     def _on_tick(self) -> None:
         now = self._clock()
-        for tx in self._schedule.due(now, self._s.inflight_cap):
+        for key in self._schedule.due(now, self._s.inflight_cap):
+            tx = str(key)
             if tx not in self._querying:
                 self._send_query(tx)
         self.send_after(self._s.inflight_tick, _Tick())
@@ -835,7 +841,7 @@ class TransactionCoordinator(SupervisedActor):
         else:
             event = core.SubmitAmbiguous(attempt, f"{type(reply).__name__}: "
                                                   f"{getattr(reply, 'reason', '') or reply}"[:300])
-        self._step(lambda o: core.apply(o, event, now, self._s.protocol), tx)
+        self._event(tx, event, now)
         self._need_trades(tx)
 
     def _on_query(self, purpose: _QueryCall, reply: ExchangeReply, now: datetime) -> None:
@@ -849,12 +855,10 @@ class TransactionCoordinator(SupervisedActor):
             except core.ProtocolError as error:
                 self._anomaly(tx, error)
                 return
-            self._step(lambda o: core.apply(o, core.OrderObserved(snapshot), now,
-                                            self._s.protocol), tx)
+            self._event(tx, core.OrderObserved(snapshot), now)
         elif isinstance(reply, ExchangeRejected) and reply.error_class == "OrderNotFound":
             searched = not self._s.protocol.lookup_sees_closed_orders
-            self._step(lambda o: core.apply(o, core.OrderAbsent(now, searched_history=searched),
-                                            now, self._s.protocol), tx)
+            self._event(tx, core.OrderAbsent(now, searched_history=searched), now)
         else:
             return  # no news: the schedule asks again after its backoff
         after = self._get(tx)
@@ -882,7 +886,7 @@ class TransactionCoordinator(SupervisedActor):
             except core.ProtocolError as error:
                 self._anomaly(tx, error)
                 continue
-            self._step(lambda o, e=event: core.apply(o, e, now, self._s.protocol), tx)
+            self._event(tx, event, now)
 
     def _on_cancel(self, purpose: _CancelCall, reply: ExchangeReply, now: datetime) -> None:
         tx = purpose.transaction_id
@@ -902,7 +906,7 @@ class TransactionCoordinator(SupervisedActor):
                            type(reply).__name__, delay)
             self.send_after(delay, _RetryCancel(tx))
             return
-        self._step(lambda o: core.apply(o, event, now, self._s.protocol), tx)
+        self._event(tx, event, now)
         self._need_trades(tx)
 
     # ---------------------------------------------------------------- reconciliation
@@ -940,8 +944,7 @@ class TransactionCoordinator(SupervisedActor):
             except core.ProtocolError as error:
                 self._anomaly(tx, error)
                 continue
-            self._step(lambda o, s=snapshot: core.apply(o, core.OrderObserved(s), now,
-                                                        self._s.protocol), tx)
+            self._event(tx, core.OrderObserved(snapshot), now)
             after = self._get(tx)
             if before is not None and after is not None and before.state is not after.state:
                 differences.append(OrderDifference(
@@ -1011,9 +1014,8 @@ class TransactionCoordinator(SupervisedActor):
             self._external.discard(tx)
             return OrderDifference(kind="unreadable", order_id="-", client_order_id=str(coid),
                                    detail=f"venue order {venue_id} refused: {error}")
-        self._run(attrs.evolve(step, change=attrs.evolve(
-            step.change, cause=f"adopted from the venue as external (venue order {venue_id})")),
-            external=True)
+        self._run(_recaused(step, f"adopted from the venue as external (venue order {venue_id})"),
+                  external=True)
         detail = f"venue order {venue_id} ({intent.side.value} {intent.amount} {intent.symbol})"
         if own:
             detail += " carries this node's client id tag but no journaled transaction"
@@ -1037,7 +1039,7 @@ class TransactionCoordinator(SupervisedActor):
             except core.ProtocolError as error:
                 self._anomaly(tx, error)
                 continue
-            self._step(lambda o, e=event: core.apply(o, e, now, self._s.protocol), tx)
+            self._event(tx, event, now)
             differences.append(OrderDifference(
                 kind="missed_fill", order_id=tx, client_order_id=order.client_order_id,
                 detail=f"trade {event.trade.trade_id}: {event.trade.amount} at "
