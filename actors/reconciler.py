@@ -59,7 +59,9 @@ from supervisors import SupervisedActor, names
 from trading.reconcile import ExchangeBalance, Outcome
 
 __all__ = [
+    "GetReconcilerStatistics",
     "Reconciler",
+    "ReconcilerStatistics",
     "reconcile_now",
     "subscribe_discrepancies",
 ]
@@ -93,6 +95,23 @@ def _publish(event: BalanceDiscrepancy) -> None:
             listener(event)
         except Exception:  # noqa: BLE001 - a failing listener never stops reconciliation
             logger.exception("reconciler: discrepancy listener failed")
+
+
+@attrs.frozen(slots=True)
+class GetReconcilerStatistics:
+    """Ask: the reconciler's :class:`ReconcilerStatistics` (for health and /metrics)."""
+
+
+@attrs.frozen(slots=True)
+class ReconcilerStatistics:
+    """Runs so far, the last successful report (None before the first), the last failure."""
+
+    runs: int
+    failures: int
+    running: bool
+    last: ReconciliationView | None
+    last_failure: str | None
+    last_failure_at: datetime | None
 
 
 def reconcile_now(timeout: float) -> ReconciliationView | VenueUnavailable:
@@ -167,6 +186,8 @@ class Reconciler(SupervisedActor):
         self._startup_done = False
         self._last: ReconciliationView | None = None
         self._token = 0
+        self._runs = self._failures = 0
+        self._last_failure: tuple[str, datetime] | None = None
 
     def on_start(self) -> None:
         self.actor_ref.tell(_Begin(self._token))
@@ -184,6 +205,12 @@ class Reconciler(SupervisedActor):
             if self._run is None:
                 self._begin(startup=not self._startup_done)
             return future
+        if isinstance(message, GetReconcilerStatistics):
+            failure = self._last_failure
+            return ReconcilerStatistics(
+                runs=self._runs, failures=self._failures, running=self._run is not None,
+                last=self._last, last_failure=None if failure is None else failure[0],
+                last_failure_at=None if failure is None else failure[1])
         raise TypeError(f"Reconciler: unexpected message {type(message).__name__}")
 
     # ------------------------------------------------------------------ a run
@@ -327,12 +354,16 @@ class Reconciler(SupervisedActor):
             names.tell(TRANSACTIONS, StartupReconciled(ok=True, message="reconciled"))
             self._startup_done = True
         self._last = view
+        self._runs += 1
         self._end(view, self._s.reconcile_interval if next_in is None else next_in)
 
     def _fail(self, message: str) -> None:
         run = self._run
         assert run is not None
         logger.warning("reconciler: run {} failed: {}", run.run_id, message)
+        self._runs += 1
+        self._failures += 1
+        self._last_failure = (message, self._clock())
         if run.startup:
             names.tell(TRANSACTIONS, StartupReconciled(ok=False, message=message))
         delay = self._s.reconcile_retry if not self._startup_done else self._s.reconcile_interval

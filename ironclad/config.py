@@ -40,6 +40,7 @@ __all__ = [
     "TradingConfig",
     "AlertRulesConfig",
     "AlertsConfig",
+    "HealthConfig",
     "Config",
     "LOG_LEVELS",
     "load_config",
@@ -423,6 +424,27 @@ class AlertsConfig:
 
 
 @attrs.frozen(kw_only=True)
+class HealthConfig:
+    """The health actor: how often it polls the components and where degraded begins."""
+
+    #: Start the health actor (it also serves the metrics behind GET /metrics).
+    enabled: bool = True
+    #: Seconds between polls of every component.
+    poll_interval: float = attrs.field(default=2.0, validator=_at_least(0, strict=True))
+    #: Seconds one poll waits for the components' answers; a silent component is down.
+    ask_timeout: float = attrs.field(default=1.0, validator=_at_least(0, strict=True))
+    #: A bulkhead queue filled to this fraction of its bound degrades the pool.
+    queue_degraded_ratio: float = attrs.field(default=0.8, validator=_between(0.01, 1))
+    #: Restarts within a supervisor's intensity period from which its subtree is degraded
+    #: (0: never for restarts alone).
+    restarts_degraded: int = attrs.field(default=1, validator=_at_least(0))
+    #: In-flight orders overdue for a lookup (journal lag) from which trading is degraded.
+    journal_lag_degraded: int = attrs.field(default=1, validator=_at_least(0))
+    #: A successful reconciliation older than this many seconds degrades the reconciler.
+    reconciliation_max_age: float = attrs.field(default=300.0, validator=_at_least(0, strict=True))
+
+
+@attrs.frozen(kw_only=True)
 class Credentials:
     """Venue secrets read from the environment variables named in :class:`VenueConfig`."""
 
@@ -464,6 +486,7 @@ class Config:
     http: HttpConfig = attrs.field(factory=HttpConfig)
     trading: TradingConfig = attrs.field(factory=TradingConfig)
     alerts: AlertsConfig = attrs.field(factory=AlertsConfig)
+    health: HealthConfig = attrs.field(factory=HealthConfig)
     credentials: Credentials = attrs.field(factory=Credentials, metadata={_FROM_FILE: False})
 
     def with_overrides(
