@@ -311,6 +311,7 @@ def test_the_audit_trail_is_queryable_by_order_and_exported(node: Node,
     history = ask(TRANSACTIONS, GetOrderHistory(id=order.id))
     assert [e.to_state for e in history.events][:2] == [OrderState.PREPARED,
                                                         OrderState.SUBMITTING]
+    assert history.events[0].cause == "prepared: intent validated, funds reserved"
     assert history.events[-1].cause == "reservation settled"
     assert [e.seq for e in history.events] == sorted(e.seq for e in history.events)
     assert isinstance(ask(TRANSACTIONS, GetOrderHistory(id="nope")), OrderNotFound)
