@@ -187,16 +187,16 @@ def test_a_hanging_receiver_blocks_neither_the_manager_nor_other_channels(
         hanging.bind(("127.0.0.1", 0))
         hanging.listen(16)
         port = hanging.getsockname()[1]
-        tree = start(tmp_path, (webhook.url, f"hang=json://127.0.0.1:{port}/x?rto=2&cto=2"))
+        tree = start(tmp_path, (webhook.url, f"hang=json://127.0.0.1:{port}/x?rto=4&cto=4"))
         try:
             tell(ALERT_MANAGER, BreakerOpened("sim", "trading", "503s", time.time()))
             started = time.monotonic()
             wait_until(lambda: webhook.bodies, timeout=5, what="healthy channel delivers")
-            assert time.monotonic() - started < 1.5  # not held behind the 2 s read timeout
+            assert time.monotonic() - started < 3.0  # not held behind the 4 s read timeout
             asked = time.monotonic()
             assert ask(ALERT_MANAGER, ListAlerts(), timeout=1).alerts  # the manager answers
-            assert time.monotonic() - asked < 0.5
+            assert time.monotonic() - asked < 1.0
             wait_until(lambda: [r for r in results("hang")
-                                if r.status is DeliveryStatus.RETRYING], timeout=10)
+                                if r.status is DeliveryStatus.RETRYING], timeout=15)
         finally:
             tree.stop()
