@@ -15,6 +15,7 @@ from typing import Any
 import pykka
 import pytest
 
+from actors.ledger import Reserve
 from actors.trading import LEDGER, TRANSACTIONS
 from actors.transactions import GetStatistics
 from messages.ledger import ExportFormat, ExportLedger
@@ -31,7 +32,7 @@ from messages.orders import (
     OrderState,
 )
 from simulator.server import RunningVenue
-from supervisors import Tree
+from supervisors import Tree, names, supervisor_status
 from tests.helpers_trading import (
     ask,
     cancel,
@@ -322,3 +323,43 @@ def test_the_audit_trail_is_queryable_by_order_and_exported(node: Node,
     assert order.id in ledger_csv
     beancount = ask(LEDGER, ExportLedger(format=ExportFormat.BEANCOUNT)).text
     assert "balance" in beancount and "Equity:Opening" in beancount
+
+
+def test_a_reservation_without_a_journaled_transaction_is_voided_at_start(
+        node: Node, venue: RunningVenue) -> None:
+    """A crash between the reservation and the journal record leaves a reservation that no
+    transaction owns: the next start releases it."""
+    reply = ask(LEDGER, Reserve("orphan00000000000000", "USDT", Decimal("123")))
+    assert not isinstance(reply, InsufficientFunds)
+    assert {b.currency: b.reserved for b in ledger_balances().balances}["USDT"] == 123
+    node.stop()
+    node.start()
+    assert {b.currency: b.reserved for b in ledger_balances().balances}["USDT"] == 0
+    assert_books_equal_venue(venue.url)
+
+
+@pytest.mark.parametrize("victim", [TRANSACTIONS, LEDGER])
+def test_a_crashed_trading_actor_is_restarted_and_resumes_from_its_stores(
+        node: Node, venue: RunningVenue, victim: str) -> None:
+    resting = placed(place("crash-a", price="50000"))
+    wait_until(lambda: get(resting.id).state is OrderState.OPEN)
+    names.tell(victim, _Unknown())  # an unexpected message is a bug: the actor crashes
+    wait_until(lambda: _restarted(victim))
+    wait_accepting()
+    assert get(resting.id).state is OrderState.OPEN
+    assert place("crash-a", price="50000").created is False
+    taken = placed(place("crash-b", price="70000"))
+    assert settled(taken.id).state is OrderState.FILLED
+    cancel(resting.id)
+    assert settled(resting.id).state is OrderState.CANCELED
+    assert_books_equal_venue(venue.url)
+
+
+class _Unknown:
+    """A message no trading actor understands."""
+
+
+def _restarted(name: str) -> bool:
+    status = supervisor_status("trading")
+    child = next(c for c in status.children if c.name == name)
+    return child.restarts >= 1 and child.state.value == "running"
