@@ -31,6 +31,7 @@ import pykka
 from loguru import logger
 
 from actors.ledger import ReconcileBalances
+from actors.protocol import ReplySlot
 from actors.trading import (
     LEDGER,
     RECONCILER,
@@ -42,6 +43,7 @@ from actors.transactions import ActiveSymbols, FoldVenue, RecordReconciliation, 
 from messages.base import FrozenMap, new_id, utc_now
 from messages.exchange import (
     Category,
+    DeadlineExceeded,
     ExchangeRejected,
     ExchangeReply,
     ExchangeRequest,
@@ -68,6 +70,8 @@ __all__ = [
 
 #: At most this many symbols' trades are read per run (each is one call).
 MAX_TRADE_SYMBOLS = 50
+#: Seconds past a call's deadline before this actor settles an unanswered call itself.
+_OVERDUE_GRACE = 1.0
 
 _listeners: list[Callable[[BalanceDiscrepancy], None]] = []
 _listeners_lock = threading.Lock()
@@ -134,6 +138,11 @@ class _Answer:
     reply: Any
 
 
+@attrs.frozen(slots=True)
+class _Overdue:
+    request_id: str
+
+
 @attrs.define
 class _Run:
     run_id: str
@@ -141,6 +150,7 @@ class _Run:
     started_at: datetime
     phase: str = "fetch"
     waiting: dict[str, str] = attrs.Factory(dict)
+    slots: dict[str, ReplySlot] = attrs.Factory(dict)
     balances: Mapping[str, ExchangeBalance] | None = None
     open_orders: tuple[Any, ...] = ()
     trades: list[Any] = attrs.Factory(list)
@@ -195,6 +205,12 @@ class Reconciler(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Answer):
             return self._on_answer(message.request_id, message.reply)
+        if isinstance(message, _Overdue):
+            slot = None if self._run is None else self._run.slots.get(message.request_id)
+            if slot is not None:  # nobody answered (an actor died holding the call)
+                slot.answer(DeadlineExceeded(request_id=message.request_id, deadline=0.0,
+                                             sent=True))
+            return None
         if isinstance(message, _Begin):
             if self._run is None and message.token == self._token:
                 self._begin(startup=not self._startup_done)
@@ -239,13 +255,15 @@ class Reconciler(SupervisedActor):
             except pykka.ActorDeadError:
                 pass  # restarted: its successor runs its own reconciliation
 
-        submit_notifying(request, deliver)
+        self._run.slots[request.id] = submit_notifying(request, deliver)
+        self.send_after(self._s.call_timeout + _OVERDUE_GRACE, _Overdue(request.id))
 
     def _on_answer(self, request_id: str, reply: ExchangeReply) -> None:
         run = self._run
         if run is None or request_id not in run.waiting:
             return
         kind = run.waiting.pop(request_id)
+        run.slots.pop(request_id, None)
         if (kind == "open_orders" and isinstance(reply, ExchangeRejected)
                 and "without specifying a symbol" in reply.message):
             # ccxt.binance refuses an all-symbols query unless told it is fine
