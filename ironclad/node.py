@@ -43,6 +43,7 @@ __all__ = [
     "alerts_part",
     "venue_part",
     "trading_part",
+    "health_part",
     "control_api_part",
     "supervisor_spec",
     "build_node_spec",
@@ -145,6 +146,14 @@ def trading_part(config: Config) -> SupervisorSpec | None:
     return trading_spec(settings, functools.partial(supervisor_spec, config))
 
 
+def health_part(config: Config) -> ChildSpec | None:
+    """The ``health`` child: polls every component, derives ok/degraded/down, feeds the alert
+    rules and owns the metrics; None when ``[health] enabled = false``."""
+    from actors.health import health_part as part  # actors import ironclad: late
+
+    return part(config)
+
+
 def control_api_part(config: Config) -> ChildSpec:
     """The ``control-api`` child: the HTTP API on ``[http]`` host and port. Started last, so
     every actor it asks is already up (and stopped first)."""
@@ -155,7 +164,7 @@ def control_api_part(config: Config) -> ChildSpec:
 
 #: The node's top-level children, in start order (stopped in reverse).
 NODE_PARTS: tuple[NodePart, ...] = (
-    event_log_part, alerts_part, venue_part, trading_part, control_api_part,
+    event_log_part, alerts_part, venue_part, trading_part, health_part, control_api_part,
 )
 
 

@@ -9,6 +9,7 @@ the declared operations and publishes the OpenAPI document at ``/openapi.json``;
 
 from ironclad.http.app import build_app
 from ironclad.http.errors import ApiError
+from ironclad.http.observability import observability_routes
 from ironclad.http.orders import orders_routes
 from ironclad.http.routes import (
     Answer,
@@ -24,7 +25,7 @@ from ironclad.http.server import HttpServer
 
 #: The route groups the node serves, one per component (health, metrics, status and alerts
 #: add theirs here).
-ROUTE_GROUPS: tuple[RouteGroupFactory, ...] = (orders_routes,)
+ROUTE_GROUPS: tuple[RouteGroupFactory, ...] = (orders_routes, observability_routes)
 
 __all__ = [
     "ROUTE_GROUPS",
@@ -41,5 +42,6 @@ __all__ = [
     "RouteGroup",
     "RouteGroupFactory",
     "build_app",
+    "observability_routes",
     "orders_routes",
 ]
