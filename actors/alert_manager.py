@@ -18,7 +18,7 @@ import attrs
 import pykka
 from loguru import logger
 
-from alerts.core import AlertCore, AlertPolicy, CommandError
+from alerts.core import AlertCore, AlertPolicy, CommandError, Observation
 from alerts.outbox import AlertStore
 from alerts.rules import RuleEngine, RuleThresholds, default_inhibit_rules, rule_specs
 from messages.alerts import (
@@ -160,7 +160,7 @@ class AlertManager(SupervisedActor):
             return None
         return self._command(message, now)
 
-    def _observe(self, observations: list, now: float) -> None:
+    def _observe(self, observations: list[Observation], now: float) -> None:
         for observation in observations:
             self._core.observe(observation, now)
 

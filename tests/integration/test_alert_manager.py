@@ -151,9 +151,11 @@ def test_ack_silence_and_lists_are_typed_replies(tmp_path: Path) -> None:
         wait_until(lambda: any(i.labels.get("venue") == "other"
                                for n in notified(jsonl) for i in n.items), what="unsilenced")
         assert ask(ALERT_MANAGER, ListSilences(), timeout=5).silences == ()
-        views = ask(ALERT_MANAGER, ListNotifications(limit=10), timeout=5).notifications
-        assert len(views) == 2 and all(d.status.value == "delivered"
-                                       for v in views for d in v.deliveries)
+        def delivered() -> list[str]:
+            views = ask(ALERT_MANAGER, ListNotifications(limit=10), timeout=5).notifications
+            return [d.status.value for v in views for d in v.deliveries]
+
+        wait_until(lambda: delivered() == ["delivered", "delivered"], what="both delivered")
     finally:
         tree.stop()
 
