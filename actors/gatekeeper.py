@@ -19,6 +19,7 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.health import report_breaker_transition
 from actors.names import GatewayNames
 from actors.pool import PoolEntrance
 from actors.protocol import Call, CallOutcome, GetPoolEntrance, GetStatistics, Work
@@ -223,6 +224,7 @@ class Gatekeeper(SupervisedActor):
         logger.bind(context="breaker_transition", breaker=str(key)).warning(
             "breaker {}: {} -> {} ({})", key, transition.from_state.value,
             transition.to_state.value, transition.reason)
+        report_breaker_transition(self._names.venue, str(key), transition)
 
     def gatekeeper_statistics(self) -> GatekeeperStatistics:
         now = self._clock()

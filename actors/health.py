@@ -172,12 +172,13 @@ class _Poll:
 
 def report_breaker_transition(venue: str, breaker: str, transition: Transition) -> None:
     """For a gatekeeper's breaker listener: count the transition in the metrics and tell the
-    alert manager (``BreakerOpened`` / ``BreakerClosed``). Never blocks; a health actor or
-    alert manager that is not running misses it (the alert manager logs that)."""
+    alert manager (``BreakerOpened`` / ``BreakerClosed``). Never blocks. A health actor that
+    is not running misses it; an alert manager that is restarting too (logged as a warning);
+    a node without alerts (no alert manager in its tree) is not told."""
     tell_if_up(HEALTH, BreakerTransitioned(venue, breaker, transition.from_state.value,
                                            transition.to_state.value))
     event = breaker_event(venue, breaker, transition, time.time())
-    if event is not None:
+    if event is not None and ALERT_MANAGER in names.registered():
         publish_alert_event(event)
 
 
