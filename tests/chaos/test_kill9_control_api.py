@@ -91,13 +91,20 @@ class Cluster:
         self.config = tmp_path / "node.toml"
         self.config.write_text(NODE_CONFIG)
         self.port = free_port()
-        self.node = self._start()
-        self.stopped = threading.Event()
+        try:
+            self.node = self._start()
+        except BaseException:
+            self.venue.kill()
+            raise
 
     def _start(self) -> NodeProcess:
         node = NodeProcess(self.venue.url, self.data_dir, self.port,
                            extra=("--config", str(self.config), "--log-level", "WARNING"))
-        node.wait_ready(30)
+        try:
+            node.wait_ready(30)
+        except BaseException:
+            node.kill()
+            raise
         return node
 
     def restart_after_kill(self) -> None:
