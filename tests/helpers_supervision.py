@@ -134,6 +134,11 @@ class EventLog:
         with self._changed:
             return [e for e in self.events if isinstance(e, kind)]
 
+    def since(self, index: int) -> list[Any]:
+        """Every event recorded after the first `index` ones, in publication order."""
+        with self._changed:
+            return self.events[index:]
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Wait until `predicate()` holds, re-checking after every event (at least every 20ms).
 
