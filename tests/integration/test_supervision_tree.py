@@ -442,6 +442,22 @@ def test_an_on_start_past_its_start_timeout_is_a_crash_and_the_late_actor_stops(
     assert len(log.of(ChildCrashed)) == 1
 
 
+def test_a_start_timeout_counts_against_restart_intensity(log: EventLog) -> None:
+    gate = threading.Event()
+    spec = SupervisorSpec("node", Strategy.ONE_FOR_ONE, (ChildSpec(
+        "slow", functools.partial(SlowStart.start, [gate], []), start_timeout=0.1),),
+        intensity=0, backoff=FAST)
+    try:
+        tree = run(log, spec)
+        assert tree.wait(5) and tree.failed
+        assert [e.error_type for e in log.of(ChildCrashed)] == ["ChildStartTimeout"]
+        assert [e.supervisor for e in log.of(SupervisorGaveUp)] == ["node"]
+        with pytest.raises(NameNotFound):
+            resolve("slow", 0)
+    finally:
+        gate.set()
+
+
 class Ticker(SupervisedActor):
     """Counts ticks it schedules for itself with send_after (no timer thread)."""
 
