@@ -385,6 +385,10 @@ class TransactionCoordinator(SupervisedActor):
             order = self._get(tx)
             assert order is not None
             resumed += 1
+            # A crash between a journal record and the ledger operations it implies: book its
+            # trades again (idempotent by trade id) before the order moves on, e.g. to settle.
+            for trade in order.fills:
+                self._post_fill(core.PostFill(tx, order.intent.symbol, order.intent.side, trade))
             self._event(tx, core.Resume(), now)
             current = self._get(tx)
             if current is not None and current.state is core.OrderState.PREPARED \

@@ -18,7 +18,7 @@ import pytest
 from actors.ledger import Reserve
 from actors.trading import LEDGER, TRANSACTIONS
 from actors.transactions import GetStatistics
-from messages.ledger import ExportFormat, ExportLedger
+from messages.ledger import ExportFormat, ExportLedger, ListLedgerEntries
 from messages.orders import (
     ExportJournal,
     GetOrderHistory,
@@ -48,6 +48,7 @@ from tests.helpers_trading import (
     wait_until,
 )
 from tests.helpers_venue import install_faults, running_venue
+from trading.journal import Journal
 
 
 @pytest.fixture
@@ -363,3 +364,51 @@ def _restarted(name: str) -> bool:
     status = supervisor_status("trading")
     child = next(c for c in status.children if c.name == name)
     return child.restarts >= 1 and child.state.value == "running"
+
+
+
+def _copy_journal(source: Path, target: Path, keep: Any) -> None:
+    """A fresh hash chain with the records of ``source`` that ``keep(record)`` accepts."""
+    with Journal.open(source) as journal:
+        records = list(journal.replay())
+    with Journal.open(target) as copy:
+        for record in records:
+            if keep(record):
+                copy.append(record.stream, record.kind, record.cause, record.data, record.time)
+
+
+def test_a_crash_between_the_journal_and_the_ledger_rebooks_the_trades_on_resume(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """The journal says the order filled (with its trade) but the process died before the
+    ledger booked the trade: on resume the trade is booked before the order settles."""
+    first = Node(venue.url, tmp_path / "before")
+    first.start()
+    try:
+        order = placed(place("gap-1", price="70000"))
+        assert settled(order.id).state is OrderState.FILLED
+    finally:
+        first.stop()
+    seen_fills = False
+
+    def until_the_fill(record: Any) -> bool:
+        nonlocal seen_fills
+        if record.stream != order.id:
+            return True
+        keep = not seen_fills
+        seen_fills = seen_fills or bool(record.data["order"]["fills"])
+        return keep
+
+    crashed = tmp_path / "crashed"
+    _copy_journal(tmp_path / "before" / "journal", crashed / "journal", until_the_fill)
+    _copy_journal(tmp_path / "before" / "ledger", crashed / "ledger",
+                  lambda r: not (r.stream == order.id and r.kind in ("ledger.fill",
+                                                                       "ledger.void")))
+    second = Node(venue.url, crashed)
+    second.start()
+    try:
+        assert settled(order.id).state is OrderState.FILLED
+        kinds = [e.kind for e in ask(LEDGER, ListLedgerEntries(order_id=order.id)).entries]
+        assert kinds == ["reserve", "fill", "void"]
+        assert_books_equal_venue(venue.url)
+    finally:
+        second.stop()
