@@ -21,8 +21,9 @@ from typing import Any
 import attrs
 from loguru import logger
 
+from actors.alert_manager import ALERT_MANAGER, publish_alert_event
 from actors.protocol import ApplyBackoff, GetBucket, GetStatistics
-from gateway.classify import BackoffSignal
+from gateway.classify import BackoffKind, BackoffSignal
 from gateway.ratelimit import (
     BINANCE_SPOT_ENDPOINTS,
     AccountLimiter,
@@ -34,7 +35,8 @@ from gateway.ratelimit import (
     cost_table,
     limiter_config_from_ccxt,
 )
-from supervisors import SupervisedActor
+from messages.alerts import RateLimitPaused, VenueBanned
+from supervisors import SupervisedActor, names
 
 __all__ = ["RateLimiter", "RateLimiterStatistics", "SharedBucket", "bucket_for_exchange"]
 
@@ -92,10 +94,12 @@ class RateLimiterStatistics:
 
 
 class RateLimiter(SupervisedActor):
-    """Owns the account's `SharedBucket`; applies venue back-off signals sent as messages."""
+    """Owns the account's `SharedBucket`; applies venue back-off signals sent as messages and
+    tells the alert manager (`RateLimitPaused` / `VenueBanned`) when the node has one."""
 
-    def __init__(self, make_bucket: Callable[[], SharedBucket]) -> None:
+    def __init__(self, venue: str, make_bucket: Callable[[], SharedBucket]) -> None:
         super().__init__()
+        self._venue = venue
         self._make_bucket = make_bucket
         self._bucket: SharedBucket | None = None
         self._signals = 0
@@ -113,7 +117,19 @@ class RateLimiter(SupervisedActor):
             logger.bind(context="venue_backoff", actor=self.supervised_name).warning(
                 "venue asked to back off: {} for {:.3f}s ({})", message.signal.kind.value,
                 message.signal.seconds, message.signal.source)
+            self._alert(message.signal)
             return None
         if isinstance(message, GetStatistics):
             return RateLimiterStatistics(self._bucket.statistics(), self._signals)
         raise TypeError(f"RateLimiter: unexpected message {type(message).__name__}")
+
+    def _alert(self, signal: BackoffSignal) -> None:
+        if ALERT_MANAGER not in names.registered():
+            return  # a node without the alerts subtree
+        event: RateLimitPaused | VenueBanned
+        reason = f"venue signal from {signal.source}"
+        if signal.kind is BackoffKind.BAN:
+            event = VenueBanned(self._venue, signal.seconds, reason, time.time())
+        else:
+            event = RateLimitPaused(self._venue, signal.seconds, reason, time.time())
+        publish_alert_event(event)

@@ -162,7 +162,7 @@ def venue_spec(config: Config, supervisor: SupervisorFactory,
         children.append(ChildSpec(id="embedded-venue", start=EmbeddedVenue.start))
     children += [
         ChildSpec(id="rate-limiter",
-                  start=functools.partial(RateLimiter.start,
+                  start=functools.partial(RateLimiter.start, gateway_names.venue,
                                           functools.partial(_make_bucket, config))),
         supervisor("pool", Strategy.ONE_FOR_ONE, [dispatcher, *workers]),
         ChildSpec(id="gatekeeper", start=functools.partial(
