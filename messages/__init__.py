@@ -50,7 +50,7 @@ from messages.alerts import (
     TradingResumed,
     VenueBanned,
 )
-from messages.base import DECIMAL_TAG, FrozenMap, Value, check_value, freeze, new_id, utc_now
+from messages.base import DECIMAL_TAG, FloatNotAllowed, FrozenMap, Value, check_value, freeze, new_id, utc_now
 from messages.codec import (
     MessageDecodeError,
     converter,
@@ -137,6 +137,7 @@ from messages.supervision import (
 )
 
 __all__ = [
+    "FloatNotAllowed",
     # alerts
     "AlertLevel",
     "AlertState",

@@ -71,7 +71,3 @@ def value_map(_instance: object, attribute: attrs.Attribute, value: Any) -> None
     if not isinstance(value, FrozenMap):
         _fail(attribute, "a FrozenMap", value)
     check_value(value, attribute.name)
-
-
-def any_value(_instance: object, attribute: attrs.Attribute, value: Any) -> None:
-    check_value(value, attribute.name)

@@ -16,6 +16,7 @@ from typing import Any, Union
 
 __all__ = [
     "DECIMAL_TAG",
+    "FloatNotAllowed",
     "FrozenMap",
     "Value",
     "freeze",
