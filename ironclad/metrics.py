@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, exposition
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -49,8 +49,10 @@ from messages.supervision import (
 __all__ = ["CONTENT_TYPE", "NodeMetrics", "ReadingsCollector", "readings_families",
            "BREAKER_STATES", "HEALTH_VALUES"]
 
-#: The Content-Type of the text exposition format.
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The Content-Type of the text exposition format that ``render`` writes (0.0.4, which every
+#: Prometheus server reads; older client versions call it CONTENT_TYPE_LATEST).
+CONTENT_TYPE: str = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4",
+                            exposition.CONTENT_TYPE_LATEST)
 #: Every breaker state, each exposed as a 0/1 series (a Prometheus state set).
 BREAKER_STATES = ("closed", "open", "half_open", "forced_open", "disabled")
 #: Health statuses as numbers (gauges): ok 0, degraded 1, down 2.
