@@ -664,8 +664,11 @@ class TransactionCoordinator(SupervisedActor):
             logger.info("transactions: trade {} predates the opening balances; not booked",
                         trade.trade_id)
             return
+        # A self-trade (our buy met our sell) is one venue trade id on two orders: the side
+        # keeps their two bookings apart.
         fill = LedgerFill(
-            trade_id=trade.trade_id, venue=self._s.ledger_venue, symbol=effect.symbol,
+            trade_id=f"{trade.trade_id}.{effect.side.value}", venue=self._s.ledger_venue,
+            symbol=effect.symbol,
             side=effect.side.value, amount=trade.amount, price=trade.price,
             fee=trade.fee_cost, fee_currency=trade.fee_currency if trade.fee_cost else None,
             transfer_id=order.transaction_id if order.reserved else None,

@@ -412,3 +412,18 @@ def test_a_crash_between_the_journal_and_the_ledger_rebooks_the_trades_on_resume
         assert_books_equal_venue(venue.url)
     finally:
         second.stop()
+
+
+def test_a_self_trade_is_booked_once_on_each_side(node: Node, venue: RunningVenue) -> None:
+    """Our buy meets our resting sell: one venue trade id, two orders, two bookings."""
+    book = venue.venue.engine.order_book("BTC/USDT")
+    bid, ask_price = book.bids[0][0], book.asks[0][0]
+    inside = ((bid + ask_price) / 2).quantize(Decimal("0.01"))
+    assert bid < inside < ask_price
+    sell = placed(place("self-1", side="sell", price=str(inside)))
+    wait_until(lambda: get(sell.id).state is OrderState.OPEN)
+    buy = placed(place("self-2", side="buy", price=str(inside)))
+    sold, bought = settled(sell.id), settled(buy.id)
+    assert sold.state is bought.state is OrderState.FILLED
+    assert sold.fills[0].trade_id == bought.fills[0].trade_id
+    assert_books_equal_venue(venue.url)
