@@ -58,7 +58,10 @@ def test_node_spec_is_built_from_config_and_parts(tmp_path: Path) -> None:
     config = make_config(tmp_path, intensity=7)
     spec = build_node_spec(config)
     assert spec.id == "node" and spec.strategy is Strategy.ONE_FOR_ONE
-    assert [c.id for c in spec.children] == ["events"]
+    # The top level of DESIGN.md section 1, in start order (stopped in reverse).
+    assert [c.id for c in spec.children] == [
+        "events", "alerts", "venue:sim", "trading", "health", "control-api",
+    ]
     assert spec.intensity == 7 and spec.period == 5.0
     assert spec.backoff.initial == 0.01 and spec.backoff.max == 0.05
     assert NODE_PARTS[0] is event_log_part
