@@ -141,12 +141,15 @@ BY_CLASS_FIELD: dict[tuple[type, str], st.SearchStrategy[Any]] = {
 
 def message_strategy(cls: type, depth: int = 0) -> st.SearchStrategy[Any]:
     hints = typing.get_type_hints(cls)
-    fields = {
-        f.name: BY_CLASS_FIELD.get((cls, f.name))
-        or BY_FIELD_NAME.get(f.name)
-        or strategy_for(hints[f.name], depth)
-        for f in attrs.fields(cls)
-    }
+    def field_strategy(name: str) -> st.SearchStrategy[Any]:
+        # Strategies must not be tested for truth (hypothesis warns): look up by key.
+        if (cls, name) in BY_CLASS_FIELD:
+            return BY_CLASS_FIELD[(cls, name)]
+        if name in BY_FIELD_NAME:
+            return BY_FIELD_NAME[name]
+        return strategy_for(hints[name], depth)
+
+    fields = {f.name: field_strategy(f.name) for f in attrs.fields(cls)}
     if cls is ExchangeRequest:  # trading requests carry no floats; market data ones may
         trading = fields | {
             "category": st.just(Category.TRADING),
