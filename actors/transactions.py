@@ -14,9 +14,11 @@ Guarantees:
   and before anything is sent. A refusal (invalid, insufficient funds, frozen) changes nothing.
   The reservation is made just before the journal record; a crash between the two leaves a
   reservation without a transaction, which the next start voids.
-- **Submit** once; a definitive rejection (or a refusal that proves nothing was sent: circuit
-  open, overloaded, deadline before sending) closes the order as rejected and voids the
-  reservation; an ambiguous outcome moves it to UNKNOWN and it is looked up by client order id.
+- **Submit** once; a definitive rejection by the venue closes the order as rejected and voids
+  the reservation; an ambiguous outcome moves it to UNKNOWN and it is looked up by client order
+  id. A refusal that proves nothing was sent (circuit open, overloaded, deadline before
+  sending) takes the same UNKNOWN path, so the order is resubmitted once its absence is
+  confirmed rather than dropped.
   A resubmission happens only after the venue confirmed absence past the grace window, with
   the same client order id.
 - **Idempotent by client_id**, across restarts (the key is in the journal).
@@ -844,7 +846,10 @@ class TransactionCoordinator(SupervisedActor):
                          or "duplicateclientorderid" in reply.message.lower())
             event = core.SubmitRejected(attempt, text[:300], duplicate_client_order_id=duplicate)
         elif _not_sent(reply):
-            event = core.SubmitRejected(attempt, f"not sent: {type(reply).__name__}")
+            # Nothing reached the venue, but the caller asked for an order: keep it, let the
+            # lookup confirm the absence and resubmit after the grace window (same client id).
+            event = core.SubmitAmbiguous(attempt, f"not sent ({type(reply).__name__}): "
+                                                  "resubmitted once confirmed absent")
         else:
             event = core.SubmitAmbiguous(attempt, f"{type(reply).__name__}: "
                                                   f"{getattr(reply, 'reason', '') or reply}"[:300])

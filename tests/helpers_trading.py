@@ -33,10 +33,12 @@ FAST_TRADING = {"absence_grace": 1.0, "call_timeout": 3.0, "inflight_tick": 0.05
 
 
 def trading_config(url: str | None, tmp_path: Path, *, intensity: int = 50,
-                   exchange: str = "binance", **trading: Any) -> Config:
-    """Gateway test settings plus a fast [trading] section (``trading`` overrides it)."""
-    config = gateway_config(url, tmp_path, breaker={"window_size": 50.0, "minimum_calls": 50},
-                            intensity=intensity, exchange=exchange)
+                   exchange: str = "binance", breaker: dict[str, Any] | None = None,
+                   **trading: Any) -> Config:
+    """Gateway test settings plus a fast [trading] section (``trading`` overrides it); the
+    breakers hardly ever open unless ``breaker`` says otherwise."""
+    config = gateway_config(url, tmp_path, intensity=intensity, exchange=exchange,
+                            breaker=breaker or {"window_size": 50.0, "minimum_calls": 50})
     return attrs.evolve(config, trading=TradingConfig(**{**FAST_TRADING, **trading}))
 
 

@@ -427,3 +427,27 @@ def test_a_self_trade_is_booked_once_on_each_side(node: Node, venue: RunningVenu
     assert sold.state is bought.state is OrderState.FILLED
     assert sold.fills[0].trade_id == bought.fills[0].trade_id
     assert_books_equal_venue(venue.url)
+
+
+def test_orders_refused_by_an_open_circuit_are_placed_once_it_closes(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """CircuitOpen proves nothing was sent: the order is kept, confirmed absent, resubmitted."""
+    handle = Node(venue.url, tmp_path)
+    handle.config = trading_config(venue.url, tmp_path, breaker={
+        "window_size": 4.0, "minimum_calls": 4, "failure_rate_threshold": 0.5,
+        "half_open_probes": 1, "open_base": 0.3, "open_cap": 1.0, "jitter": 0.0})
+    handle.start()
+    try:
+        install_faults(venue.url, [{"endpoint": "create_order", "fault": "error_503",
+                                    "count": 4}])
+        orders = [placed(place(f"cb-{i}", price=str(50000 + i))) for i in range(6)]
+        reasons = wait_until(lambda: [r for o in orders if (r := get(o.id).reason)
+                                      and "CircuitOpen" in r], timeout=10)
+        assert reasons
+        for order in orders:
+            wait_until(lambda o=order: get(o.id).state is OrderState.OPEN, timeout=30)
+        truth = Counter(o["client_order_id"] for o in venue_orders(venue.url))
+        assert all(truth[o.client_order_id] == 1 for o in orders)
+    finally:
+        handle.stop()
+        pykka.ActorRegistry.stop_all()
