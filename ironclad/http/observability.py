@@ -161,6 +161,8 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "ComponentHealth": _COMPONENT_SCHEMA,
+    "HealthOrError": {"oneOf": [{"$ref": "#/components/schemas/Health"},
+                                {"$ref": "#/components/schemas/Error"}]},
     "NodeStatus": {
         "type": "object",
         "required": ["at", "health", "tree", "venues"],
@@ -314,8 +316,8 @@ def observability_routes(context: ApiContext) -> RouteGroup:
                         "degraded; 503 when down (the body is the same report).",
             handler=health,
             replies={200: Reply("ok or degraded", "Health"),
-                     503: Reply("down (the report), or the health actor is unavailable",
-                                "Health"),
+                     503: Reply("down (the report), or the health actor is unavailable "
+                                "(an error)", "HealthOrError"),
                      504: Reply("no answer in time", error)},
         ),
         Operation(
