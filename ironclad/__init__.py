@@ -60,6 +60,7 @@ from ironclad.http import (
     build_app,
     observability_routes,
     orders_routes,
+    status_page_routes,
 )
 from ironclad.logs import (
     REDACTED,
@@ -132,6 +133,7 @@ __all__ = [
     "build_app",
     "observability_routes",
     "orders_routes",
+    "status_page_routes",
     # health (pure rules) and metrics
     "AlertsReading",
     "BreakerReading",

@@ -22,10 +22,12 @@ from ironclad.http.routes import (
 )
 from ironclad.http.schema import Body, Field, Kind
 from ironclad.http.server import HttpServer
+from ironclad.http.status_page import status_page_routes
 
 #: The route groups the node serves, one per component (health, metrics, status and alerts
 #: add theirs here).
-ROUTE_GROUPS: tuple[RouteGroupFactory, ...] = (orders_routes, observability_routes)
+ROUTE_GROUPS: tuple[RouteGroupFactory, ...] = (orders_routes, observability_routes,
+                                               status_page_routes)
 
 __all__ = [
     "ROUTE_GROUPS",
@@ -44,4 +46,5 @@ __all__ = [
     "build_app",
     "observability_routes",
     "orders_routes",
+    "status_page_routes",
 ]

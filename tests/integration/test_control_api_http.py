@@ -490,7 +490,10 @@ def test_openapi_document_is_valid_and_describes_every_route(api: Api) -> None:
                           "/reconcile", "/openapi.json",
                           # observability (issue 6): health, status, metrics and alerts
                           "/health", "/status", "/metrics", "/alerts", "/alerts/{id}/ack",
-                          "/silences", "/notifications"}
+                          "/silences", "/notifications",
+                          # the status page (issue 6): the page, its files, venue balances
+                          "/", "/static/app.js", "/static/style.css",
+                          "/venues/{venue}/balance"}
     assert set(paths["/orders"]) == {"get", "post"}
     assert set(paths["/orders/{id}"]) == {"get", "delete"}
     body = api.document["components"]["schemas"]["PlaceOrderBody"]
