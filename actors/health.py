@@ -5,7 +5,8 @@ Every ``poll_interval`` seconds (a timer, ``send_after``) it reads the component
 bounded wait (:func:`read_node`: all asks are sent at once, then collected until one shared
 deadline, so a hung actor costs at most ``ask_timeout``), derives the report with the pure
 rules of :mod:`ironclad.health_rules`, and publishes a ``HealthChanged`` event to the alert
-manager for each component whose status changed. It also subscribes to supervision events,
+manager for each component whose status changed, and ``TradingHalted`` / ``TradingResumed``
+when the ledger's frozen currencies change. It also subscribes to supervision events,
 reconciliation discrepancies and breaker transitions to feed the event counters of
 :class:`~ironclad.metrics.NodeMetrics`; ``GET /metrics`` renders that registry, whose
 collector reads the components again at scrape time (from the HTTP thread, not this actor).
@@ -55,7 +56,7 @@ from ironclad.health_rules import (
     derive_health,
 )
 from ironclad.metrics import NodeMetrics
-from messages.alerts import HealthChanged, ListAlerts
+from messages.alerts import HealthChanged, ListAlerts, TradingHalted, TradingResumed
 from messages.ledger import BalanceDiscrepancy, GetBalances
 from messages.supervision import ChildKind, SupervisionEvent, SupervisorStatus
 from supervisors import (
@@ -388,6 +389,7 @@ class Health(SupervisedActor):
         self._metrics = NodeMetrics(functools.partial(read_node, settings,
                                                       settings.ask_timeout))
         self._latest: NodeStatusView | None = None
+        self._frozen: dict[str, str] | None = None  # None: the ledger was not read yet
         self._unsubscribe: list[Callable[[], None]] = []
 
     def on_start(self) -> None:
@@ -449,8 +451,24 @@ class Health(SupervisedActor):
                 publish_alert_event(HealthChanged(component=change.component,
                                                   status=change.status.value,
                                                   reason=change.reason[:500], at=now))
+        if isinstance(readings.ledger, LedgerReading):
+            self._frozen_changes(dict(readings.ledger.frozen), now)
         self._latest = NodeStatusView(readings=readings, report=report, at=now)
         return self._latest
+
+
+    def _frozen_changes(self, frozen: dict[str, str], now: float) -> None:
+        """Tell the alert manager when trading in a currency is frozen or resumes (the
+        ledger's freezes, as polled; the first read after a start announces every freeze)."""
+        previous = self._frozen or {}
+        self._frozen = frozen
+        if not self._settings.alerts or self._settings.venue is None:
+            return
+        venue = self._settings.venue
+        for currency in sorted(set(frozen) - set(previous)):
+            publish_alert_event(TradingHalted(venue, currency, frozen[currency][:500], now))
+        for currency in sorted(set(previous) - set(frozen)):
+            publish_alert_event(TradingResumed(venue, currency, now))
 
 
 def health_part(config: Config) -> ChildSpec | None:

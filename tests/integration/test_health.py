@@ -4,6 +4,7 @@ as degraded and down, and each change raised as an alert by the real alert manag
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ from actors.alert_manager import ALERT_MANAGER
 from actors.health import HEALTH, GetHealth
 from actors.names import GatewayNames
 from actors.protocol import ApplyBackoff
+from actors.reconciler import reconcile_now
+from actors.trading import LEDGER
 from gateway.classify import BackoffKind, BackoffSignal
 from messages.alerts import AlertList, ListAlerts
+from messages.ledger import Unfreeze, Unfrozen
 from supervisors import ask, tell
 from tests.helpers_control_api import call, wait_until
 from tests.helpers_health import metric_samples, node_config, running_node, sample
@@ -38,7 +42,7 @@ def component(body: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def alerts(rule: str) -> list[Any]:
-    listed: AlertList = ask(ALERT_MANAGER, ListAlerts(), timeout=5)
+    listed: AlertList = ask(ALERT_MANAGER, ListAlerts(include_resolved=True), timeout=5)
     return [v.alert for v in listed.alerts if v.alert.rule == rule]
 
 
@@ -121,9 +125,9 @@ def test_a_crashed_worker_degrades_its_supervisor_and_raises_an_alert(tmp_path: 
         # The restart falls out of the intensity period (5 s): healthy again, alert resolved.
         wait_until(lambda: component(health(base)[1], "supervisor:venue:sim/pool")["status"]
                    == "ok", 15, "pool supervisor ok again")
-        wait_until(lambda: all(a.state.value == "resolved" for a in alerts("health-degraded")
-                               if a.labels["component"] == "supervisor:venue:sim/pool"),
-                   10, "health-degraded alert resolved")
+        wait_until(lambda: [a.state.value for a in alerts("health-degraded")
+                            if a.labels["component"] == "supervisor:venue:sim/pool"]
+                   == ["resolved"], 10, "health-degraded alert resolved")
 
 
 def test_a_venue_ban_takes_the_node_down_with_503(tmp_path: Path) -> None:
@@ -146,3 +150,30 @@ def test_a_venue_ban_takes_the_node_down_with_503(tmp_path: Path) -> None:
         assert down[0].labels["component"] == "venue:sim/rate-limiter"
         assert down[0].labels["venue"] == "sim"
         assert down[0].level.value == "critical"
+
+
+def test_a_ledger_freeze_degrades_the_ledger_and_raises_trading_frozen(tmp_path: Path) -> None:
+    with running_venue(seed=3) as venue, running_node(node_config(tmp_path, venue.url)) as (
+            _tree, base):
+        wait_until(lambda: health(base)[1]["status"] == "ok", 30, "node healthy")
+        venue.venue.engine.drift_balance("demo-key", "USDT", Decimal("25"))
+        report = reconcile_now(20)
+        assert [c.currency for c in report.discrepancies] == ["USDT"]
+
+        def ledger_degraded() -> dict[str, Any] | None:
+            ledger = component(health(base)[1], "trading/ledger")
+            return ledger if ledger["status"] == "degraded" else None
+
+        ledger = wait_until(ledger_degraded, 10, "ledger degraded")
+        assert ledger["reason"].startswith("trading frozen in USDT")
+        frozen = wait_until(lambda: alerts("trading-frozen"), 10, "trading-frozen alert")
+        assert (frozen[0].labels["currency"], frozen[0].labels["venue"]) == ("USDT", "sim")
+        found = metric_samples(base)
+        assert sample(found, "ironclad_ledger_frozen_currencies") == 1
+        assert sample(found, "ironclad_reconciliation_discrepancies_total", venue="sim",
+                      currency="USDT") == 1
+        assert isinstance(ask(LEDGER, Unfreeze(currency="USDT"), timeout=5), Unfrozen)
+        wait_until(lambda: component(health(base)[1], "trading/ledger")["status"] == "ok", 10,
+                   "ledger ok again")
+        wait_until(lambda: [a.state.value for a in alerts("trading-frozen")] == ["resolved"],
+                   10, "trading-frozen alert resolved")
