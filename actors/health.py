@@ -6,7 +6,8 @@ bounded wait (:func:`read_node`: all asks are sent at once, then collected until
 deadline, so a hung actor costs at most ``ask_timeout``), derives the report with the pure
 rules of :mod:`ironclad.health_rules`, and publishes a ``HealthChanged`` event to the alert
 manager for each component whose status changed, and ``TradingHalted`` / ``TradingResumed``
-when the ledger's frozen currencies change. It also subscribes to supervision events,
+when the ledger's frozen currencies change, ``OrderUnknown`` / ``OrderUnknownResolved`` when
+an order's outcome becomes unknown or known again. It also subscribes to supervision events,
 reconciliation discrepancies and breaker transitions to feed the event counters of
 :class:`~ironclad.metrics.NodeMetrics`; ``GET /metrics`` renders that registry, whose
 collector reads the components again at scrape time (from the HTTP thread, not this actor).
@@ -56,8 +57,16 @@ from ironclad.health_rules import (
     derive_health,
 )
 from ironclad.metrics import NodeMetrics
-from messages.alerts import HealthChanged, ListAlerts, TradingHalted, TradingResumed
+from messages.alerts import (
+    HealthChanged,
+    ListAlerts,
+    OrderUnknown,
+    OrderUnknownResolved,
+    TradingHalted,
+    TradingResumed,
+)
 from messages.ledger import BalanceDiscrepancy, GetBalances
+from messages.orders import ListOrders, OrderList, OrderState
 from messages.supervision import ChildKind, SupervisionEvent, SupervisorStatus
 from supervisors import (
     ActorUnavailable,
@@ -249,6 +258,7 @@ def read_node(settings: HealthSettings, timeout: float) -> NodeReadings:
         ask("rate_limit", gateway.rate_limiter, GetStatistics())
     if settings.trading:
         ask("trading", TRANSACTIONS, GetCoordinatorStatistics())
+        ask("unknown", TRANSACTIONS, ListOrders(state=OrderState.UNKNOWN, limit=1000))
         ask("reconciliation", RECONCILER, GetReconcilerStatistics())
         ask("ledger", LEDGER, GetBalances())
     if settings.alerts:
@@ -269,7 +279,7 @@ def read_node(settings: HealthSettings, timeout: float) -> NodeReadings:
     return NodeReadings(
         tree=_tree(statuses, settings.root),
         venues=venues,
-        trading=_trading(answers["trading"]) if settings.trading else None,
+        trading=_trading(answers["trading"], answers["unknown"]) if settings.trading else None,
         reconciliation=(_reconciliation(answers["reconciliation"])
                         if settings.trading else None),
         ledger=_ledger(answers["ledger"]) if settings.trading else None,
@@ -325,14 +335,17 @@ def _age(moment: datetime | None) -> float | None:
     return None if moment is None else max(0.0, (datetime.now(UTC) - moment).total_seconds())
 
 
-def _trading(answer: Any) -> TradingReading | Unreadable:
+def _trading(answer: Any, unknown: Any) -> TradingReading | Unreadable:
     if not isinstance(answer, CoordinatorStatistics):
         return _unexpected(answer, "transactions")
+    if not isinstance(unknown, OrderList):
+        return _unexpected(unknown, "transactions (unknown orders)")
     return TradingReading(
         accepting=answer.accepting, not_accepting_reason=answer.not_accepting_reason,
         by_state=dict(answer.by_state), open_transactions=answer.open_transactions,
         overdue=answer.inflight.overdue,
-        oldest_overdue_age=_age(answer.inflight.oldest_overdue_since))
+        oldest_overdue_age=_age(answer.inflight.oldest_overdue_since),
+        unknown_orders=tuple(sorted(o.client_order_id for o in unknown.orders)))
 
 
 def _reconciliation(answer: Any) -> ReconciliationReading | Unreadable:
@@ -390,6 +403,7 @@ class Health(SupervisedActor):
                                                       settings.ask_timeout))
         self._latest: NodeStatusView | None = None
         self._frozen: dict[str, str] | None = None  # None: the ledger was not read yet
+        self._unknown: frozenset[str] = frozenset()
         self._unsubscribe: list[Callable[[], None]] = []
 
     def on_start(self) -> None:
@@ -453,6 +467,8 @@ class Health(SupervisedActor):
                                                   reason=change.reason[:500], at=now))
         if isinstance(readings.ledger, LedgerReading):
             self._frozen_changes(dict(readings.ledger.frozen), now)
+        if isinstance(readings.trading, TradingReading):
+            self._unknown_changes(frozenset(readings.trading.unknown_orders), now)
         self._latest = NodeStatusView(readings=readings, report=report, at=now)
         return self._latest
 
@@ -469,6 +485,18 @@ class Health(SupervisedActor):
             publish_alert_event(TradingHalted(venue, currency, frozen[currency][:500], now))
         for currency in sorted(set(previous) - set(frozen)):
             publish_alert_event(TradingResumed(venue, currency, now))
+
+
+    def _unknown_changes(self, unknown: frozenset[str], now: float) -> None:
+        """Tell the alert manager which orders became unknown or known again (the order-stuck
+        rule fires for one unknown longer than its threshold)."""
+        previous, self._unknown = self._unknown, unknown
+        if not self._settings.alerts or self._settings.venue is None:
+            return
+        for client_order_id in sorted(unknown - previous):
+            publish_alert_event(OrderUnknown(self._settings.venue, client_order_id, now))
+        for client_order_id in sorted(previous - unknown):
+            publish_alert_event(OrderUnknownResolved(self._settings.venue, client_order_id, now))
 
 
 def health_part(config: Config) -> ChildSpec | None:

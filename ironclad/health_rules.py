@@ -158,8 +158,9 @@ class VenueReadings:
 
 @attrs.frozen(kw_only=True)
 class TradingReading:
-    """The transaction coordinator: whether it accepts orders, orders by state, and the
-    journal lag (in-flight orders overdue for their lookup, the oldest one's age)."""
+    """The transaction coordinator: whether it accepts orders, orders by state, the journal
+    lag (in-flight orders overdue for their lookup, the oldest one's age), and the client
+    order ids of the orders whose outcome is unknown."""
 
     accepting: bool
     not_accepting_reason: str | None
@@ -167,6 +168,7 @@ class TradingReading:
     open_transactions: int = 0
     overdue: int = 0
     oldest_overdue_age: float | None = None
+    unknown_orders: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

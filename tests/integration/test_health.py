@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from openapi_schema_validator import OAS31Validator
 
@@ -18,12 +19,13 @@ from actors.protocol import ApplyBackoff
 from actors.reconciler import reconcile_now
 from actors.trading import LEDGER
 from gateway.classify import BackoffKind, BackoffSignal
+from ironclad.config import AlertRulesConfig
 from messages.alerts import AlertList, ListAlerts
 from messages.ledger import Unfreeze, Unfrozen
 from supervisors import ask, tell
 from tests.helpers_control_api import call, wait_until
 from tests.helpers_health import metric_samples, node_config, running_node, sample
-from tests.helpers_venue import running_venue
+from tests.helpers_venue import admin, install_faults, running_venue
 
 pytestmark = pytest.mark.timeout(90)
 NAMES = GatewayNames("sim")
@@ -177,3 +179,34 @@ def test_a_ledger_freeze_degrades_the_ledger_and_raises_trading_frozen(tmp_path:
                    "ledger ok again")
         wait_until(lambda: [a.state.value for a in alerts("trading-frozen")] == ["resolved"],
                    10, "trading-frozen alert resolved")
+
+
+def test_an_order_of_unknown_outcome_raises_order_stuck_until_it_is_known(
+        tmp_path: Path) -> None:
+    rules = AlertRulesConfig(breaker_open_seconds=0.0, health_for_seconds=0.0,
+                             order_unknown_seconds=0.5)
+    with running_venue(seed=3) as venue:
+        config = node_config(tmp_path, venue.url)
+        config = attrs.evolve(config, alerts=attrs.evolve(config.alerts, rules=rules))
+        with running_node(config) as (_tree, base):
+            wait_until(lambda: health(base)[1]["status"] == "ok", 30, "node healthy")
+            # The order executes but its answer is lost, and nothing can look it up yet.
+            install_faults(venue.url, [
+                {"endpoint": "create_order", "fault": "lose_response", "count": 1},
+                {"endpoint": "fetch_order", "fault": "error_503"},
+                {"endpoint": "fetch_orders", "fault": "error_503"},
+                {"endpoint": "fetch_open_orders", "fault": "error_503"},
+            ])
+            status, order = call(base, "POST", "/orders", {
+                "client_id": "stuck-1", "symbol": "BTC/USDT", "side": "buy", "type": "limit",
+                "amount": "0.001", "price": "20000"})
+            assert status == 202, order
+            stuck = wait_until(lambda: [a for a in alerts("order-stuck")
+                                        if a.state.value == "firing"], 20, "order-stuck firing")
+            assert [a.labels["client_order_id"] for a in stuck] == [order["client_order_id"]]
+            assert sample(metric_samples(base), "ironclad_orders", state="unknown") == 1
+            admin(venue.url, "/_sim/faults", "DELETE")
+            wait_until(lambda: call(base, "GET", f"/orders/{order['id']}")[1]["state"]
+                       == "open", 30, "order known again")
+            wait_until(lambda: [a.state.value for a in alerts("order-stuck")] == ["resolved"],
+                       10, "order-stuck resolved")
