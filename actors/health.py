@@ -402,7 +402,7 @@ class Health(SupervisedActor):
         self._metrics = NodeMetrics(functools.partial(read_node, settings,
                                                       settings.ask_timeout))
         self._latest: NodeStatusView | None = None
-        self._frozen: dict[str, str] | None = None  # None: the ledger was not read yet
+        self._frozen: dict[str, str] = {}
         self._unknown: frozenset[str] = frozenset()
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -476,8 +476,7 @@ class Health(SupervisedActor):
     def _frozen_changes(self, frozen: dict[str, str], now: float) -> None:
         """Tell the alert manager when trading in a currency is frozen or resumes (the
         ledger's freezes, as polled; the first read after a start announces every freeze)."""
-        previous = self._frozen or {}
-        self._frozen = frozen
+        previous, self._frozen = self._frozen, frozen
         if not self._settings.alerts or self._settings.venue is None:
             return
         venue = self._settings.venue
