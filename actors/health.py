@@ -315,6 +315,7 @@ def _pool(answer: Any, settings: HealthSettings) -> PoolReading | Unreadable:
         known_workers=answer.known_workers, expected_workers=settings.workers,
         submitted=answer.submitted, overloaded=answer.overloaded, expired=answer.expired,
         lost=answer.lost, latency=dict(answer.latency), latency_buckets=LATENCY_BUCKETS,
+        latency_sum=dict(answer.latency_sum),
         errors=dict(answer.errors))
 
 

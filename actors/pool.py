@@ -86,8 +86,8 @@ class LatencyHistogram:
 @attrs.frozen(slots=True)
 class PoolStatistics:
     """The pool's metrics: queue depth (and its high-water mark) per bulkhead, in-flight,
-    latency histograms per method (bucket bounds in `LATENCY_BUCKETS`), errors by class and
-    worker restarts."""
+    latency histograms per method (bucket bounds in `LATENCY_BUCKETS`) with their sums in
+    seconds, errors by class and worker restarts."""
 
     queued: dict[str, int]
     max_queued: dict[str, int]
@@ -102,6 +102,7 @@ class PoolStatistics:
     latency: dict[str, tuple[int, ...]]
     errors: dict[str, int]
     worker_restarts: int
+    latency_sum: dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.define(slots=True)
@@ -460,4 +461,5 @@ class Dispatcher(SupervisedActor):
             retried=self._retried, lost=self._lost,
             latency={m: h.snapshot() for m, h in self._latency.items()},
             errors=dict(self._errors), worker_restarts=self._restarts,
+            latency_sum={m: h.total for m, h in self._latency.items()},
         )

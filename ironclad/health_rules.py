@@ -116,7 +116,8 @@ class BreakerReading:
 @attrs.frozen(kw_only=True)
 class PoolReading:
     """The connection pool: queues and their bounds per bulkhead, workers, latencies
-    (bucket counts per method, upper bounds in ``latency_buckets``, +inf last)."""
+    (bucket counts per method, upper bounds in ``latency_buckets``, +inf last; their sums in
+    seconds in ``latency_sum``)."""
 
     queued: Mapping[str, int]
     bounds: Mapping[str, int]
@@ -130,6 +131,7 @@ class PoolReading:
     lost: int = 0
     latency: Mapping[str, tuple[int, ...]] = attrs.field(factory=dict)
     latency_buckets: tuple[float, ...] = ()
+    latency_sum: Mapping[str, float] = attrs.field(factory=dict)
     errors: Mapping[str, int] = attrs.field(factory=dict)
 
 

@@ -151,7 +151,8 @@ def readings_families(readings: NodeReadings) -> list[Metric]:
                 for le, n in zip(bounds, counts, strict=True):
                     total += n
                     cumulative.append((le, total))
-                latency.add_metric([v, method], cumulative, sum_value=None)
+                latency.add_metric([v, method], cumulative,
+                                   sum_value=pool.latency_sum.get(method))
         limit = venue.rate_limit
         if isinstance(limit, Unreadable):
             unreadable.add_metric([f"venue:{v}/rate-limiter"], 1)

@@ -44,6 +44,8 @@ def test_faults_open_and_recovery_closes_a_breaker_as_the_metrics_show(tmp_path:
                       state="closed") == 1
         assert sample(found, "ironclad_pool_call_latency_seconds_bucket", venue="sim",
                       method="fetch_ticker", le="+Inf") >= 1
+        assert sample(found, "ironclad_pool_call_latency_seconds_sum", venue="sim",
+                      method="fetch_ticker") > 0
         assert sample(found, "ironclad_rate_limit_granted_total", venue="sim") >= 1
 
         install_faults(venue.url, [{"endpoint": "fetch_ticker", "fault": "error_503"}])

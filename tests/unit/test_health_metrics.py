@@ -54,6 +54,7 @@ def readings() -> NodeReadings:
                          in_flight={"trading": 1}, idle_workers=3, known_workers=4,
                          expected_workers=4, submitted=50, overloaded=1,
                          latency={"fetch_ticker": (1, 2, 0, 1)}, latency_buckets=BUCKETS,
+                         latency_sum={"fetch_ticker": 1.75},
                          errors={"NetworkError": 5}),
         rate_limit=RateLimitReading(paused_for=2.5, pause_reason="rate_limit", waits=9,
                                     granted=41, tokens=3.0, capacity=10.0))
@@ -95,6 +96,10 @@ def test_scrape_time_readings_parse_back() -> None:
     for le, count in (("0.01", 1), ("0.1", 3), ("1.0", 3), ("+Inf", 4)):
         assert value(found, "ironclad_pool_call_latency_seconds_bucket", venue="sim",
                      method="fetch_ticker", le=le) == count
+    assert value(found, "ironclad_pool_call_latency_seconds_count", venue="sim",
+                 method="fetch_ticker") == 4
+    assert value(found, "ironclad_pool_call_latency_seconds_sum", venue="sim",
+                 method="fetch_ticker") == 1.75
     assert value(found, "ironclad_rate_limit_waits_total", venue="sim") == 9
     assert value(found, "ironclad_rate_limit_paused_seconds", venue="sim",
                  reason="rate_limit") == 2.5
