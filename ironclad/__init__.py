@@ -23,6 +23,8 @@ from ironclad.config import (
     VenueConfig,
     load_config,
 )
+from ironclad.console import StatusConsole, render_status
+from ironclad.demo import DemoCheckFailed, run_demo
 from ironclad.health_rules import (
     AlertsReading,
     BreakerReading,
@@ -183,4 +185,9 @@ __all__ = [
     # command line
     "build_parser",
     "main",
+    # the operator's terminal: live status, demo
+    "DemoCheckFailed",
+    "StatusConsole",
+    "render_status",
+    "run_demo",
 ]

@@ -18,6 +18,7 @@ from loguru import logger
 
 from alerts.channels import InvalidChannelUrl, parse_channel_urls
 from ironclad.config import LOG_LEVELS, Config, ConfigError, load_config
+from ironclad.console import StatusConsole
 from ironclad.logs import configure_logging
 from ironclad.node import run_node
 
@@ -58,12 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-json", action="store_true", default=None, help="log JSON lines instead of text"
     )
+    parser.add_argument(
+        "--no-console", action="store_true",
+        help="no live status table on the terminal (it is off anyway when stdout is not one)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true",
+        help="run the scripted demo against the local venue (other flags are ignored) and exit",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the node until SIGINT/SIGTERM; return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.demo:
+        from ironclad.demo import run_demo
+
+        return run_demo()
     try:
         config = load_config(args.config).with_overrides(
             data_dir=args.data_dir,
@@ -83,10 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(json_lines=bool(args.log_json))
         logger.error("{}", error)
         return 2
+    status_console = (StatusConsole() if StatusConsole.wanted(args.no_console)
+                      and not config.logging.json else None)
     configure_logging(
         level=config.logging.level,
         json_lines=config.logging.json,
         secrets=config.credentials.values(),
+        stream=status_console.write_log if status_console is not None else None,
     )
     logger.debug("configuration: {}", config)  # credentials are not in the repr
     try:
@@ -95,7 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("cannot create data dir {}: {}", config.node.data_dir, error)
         return 2
     with _StopSignals() as stop_signals:
-        return run_node(config, stop_signals.wait)
+        if status_console is None:
+            return run_node(config, stop_signals.wait)
+        try:
+            return run_node(config, status_console.wrap(stop_signals.wait))
+        finally:
+            status_console.close()
 
 
 def _with_alert_urls(config: Config, urls: Sequence[str]) -> Config:
