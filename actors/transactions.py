@@ -17,8 +17,8 @@ Guarantees:
 - **Submit** once; a definitive rejection by the venue closes the order as rejected and voids
   the reservation; an ambiguous outcome moves it to UNKNOWN and it is looked up by client order
   id. A refusal that proves nothing was sent (circuit open, overloaded, deadline before
-  sending) takes the same UNKNOWN path, so the order is resubmitted once its absence is
-  confirmed rather than dropped.
+  sending) keeps the order SUBMITTING and sends the same attempt again once the breaker lets a
+  call through (a cancel meanwhile turns it into a lookup, then an abort).
   A resubmission happens only after the venue confirmed absence past the grace window, with
   the same client order id.
 - **Idempotent by client_id**, across restarts (the key is in the journal).
@@ -248,6 +248,15 @@ class _RetryCancel:
 class _CreateCall:
     transaction_id: str
     attempt: int
+    effect: core.SendCreate
+    resends: int = 0
+
+
+@attrs.frozen(slots=True)
+class _Resend:
+    """Send again a create the gateway proved it never sent (same attempt, same client id)."""
+
+    call: _CreateCall
 
 
 @attrs.frozen(slots=True)
@@ -492,6 +501,8 @@ class TransactionCoordinator(SupervisedActor):
             return self._on_overdue(message.request_id)
         if isinstance(message, _RetryCancel):
             return self._retry_cancel(message.transaction_id)
+        if isinstance(message, _Resend):
+            return self._resend(message.call)
         if isinstance(message, _LoadMarkets):
             if not self._markets:
                 self._call(_MarketsCall(), "load_markets", category=Category.MARKET_DATA,
@@ -742,7 +753,7 @@ class TransactionCoordinator(SupervisedActor):
         else:
             slot.answer(DeadlineExceeded(request_id=request_id, deadline=0.0, sent=True))
 
-    def _send_create(self, effect: core.SendCreate) -> None:
+    def _send_create(self, effect: core.SendCreate, resends: int = 0) -> None:
         params: dict[str, Any] = {"clientOrderId": effect.client_order_id}
         if effect.type is core.OrderType.LIMIT and effect.time_in_force not in (
                 None, core.TimeInForce.GTC):  # GTC is every venue's default: not sent
@@ -750,9 +761,21 @@ class TransactionCoordinator(SupervisedActor):
         # A market order's price only sizes its reservation: given to ccxt, a market buy would
         # become a quote-sized order (quoteOrderQty) of a different amount.
         price = effect.price if effect.type is core.OrderType.LIMIT else None
-        self._call(_CreateCall(effect.transaction_id, effect.attempt), "create_order",
+        self._call(_CreateCall(effect.transaction_id, effect.attempt, effect, resends),
+                   "create_order",
                    (effect.symbol, effect.type.value, effect.side.value, effect.amount, price),
                    {"params": params}, idempotent=False)
+
+    def _resend(self, call: _CreateCall) -> None:
+        order = self._get(call.transaction_id)
+        if (order is None or order.state is not core.OrderState.SUBMITTING
+                or order.attempts != call.attempt):
+            return  # moved on meanwhile (a restart resumed it, or a later attempt exists)
+        if order.cancel_requested_at is not None:  # let the lookup confirm absence and abort
+            self._event(call.transaction_id, core.SubmitAmbiguous(
+                call.attempt, "not sent, and a cancel was requested"), self._clock())
+            return
+        self._send_create(call.effect, call.resends + 1)
 
     def _send_cancel(self, effect: core.SendCancel) -> None:
         params = {} if effect.venue_order_id is not None else {
@@ -846,10 +869,12 @@ class TransactionCoordinator(SupervisedActor):
                          or "duplicateclientorderid" in reply.message.lower())
             event = core.SubmitRejected(attempt, text[:300], duplicate_client_order_id=duplicate)
         elif _not_sent(reply):
-            # Nothing reached the venue, but the caller asked for an order: keep it, let the
-            # lookup confirm the absence and resubmit after the grace window (same client id).
-            event = core.SubmitAmbiguous(attempt, f"not sent ({type(reply).__name__}): "
-                                                  "resubmitted once confirmed absent")
+            # Nothing reached the venue: this attempt is still to be made. Send it again once
+            # the breaker lets a call through (or after a short backoff), same client order id.
+            delay = reply.next_probe_in if isinstance(reply, CircuitOpen) else \
+                0.2 * 2 ** min(purpose.resends, 6)
+            self.send_after(min(max(delay, 0.05), 30.0), _Resend(purpose))
+            return
         else:
             event = core.SubmitAmbiguous(attempt, f"{type(reply).__name__}: "
                                                   f"{getattr(reply, 'reason', '') or reply}"[:300])
