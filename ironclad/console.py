@@ -85,8 +85,11 @@ def render_status(view: Any, url: str | None, waited: float = 0.0) -> Renderable
                      + (f" ({differences})" if differences else ""))
     alerts = readings.alerts
     if alerts is not None and hasattr(alerts, "active"):
-        firing = sum(alerts.active.values())
-        grid.add_row("alerts", Text(f"{firing} active", style="bold red" if firing else "green"))
+        firing = sum(n for (_level, state), n in alerts.active.items() if state == "firing")
+        detail = ", ".join(f"{n} {level} {state}"
+                           for (level, state), n in sorted(alerts.active.items()))
+        grid.add_row("alerts", Text(f"{firing} firing" + (f" ({detail})" if detail else ""),
+                                    style="bold red" if firing else "green"))
     return Group(progress, grid) if progress is not None else grid
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from loguru import logger
 from rich.console import Console
 from rich.table import Table
 
@@ -528,6 +529,7 @@ def run_demo(console: Console | None = None, keep_data: bool = False) -> int:
         tour.run()
     finally:
         tour.close()
+        logger.remove()  # the file sink goes with its file
         log_file.close()
     console.print()
     console.print(tour.summary())

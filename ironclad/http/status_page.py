@@ -63,9 +63,14 @@ def _fetch_venue_balance(venue: str, timeout: float) -> dict[str, Any]:
 
 
 def _detail(reply: Any) -> str:
+    """Why the venue did not answer, shortened, with request signatures and keys redacted
+    (ccxt's messages carry the signed URL)."""
+    from ironclad.logs import redact
+
     for name in ("reason", "message"):
         if getattr(reply, name, None):
-            return str(getattr(reply, name))
+            text = redact(str(getattr(reply, name)))
+            return text if len(text) <= 240 else text[:239] + "…"
     if hasattr(reply, "next_probe_in"):
         return f"breaker open; next probe in {reply.next_probe_in:.1f}s"
     return "no answer before the deadline"

@@ -99,6 +99,13 @@ def test_status_page_shows_breaker_open_and_acknowledges_alert(page: Any, tmp_pa
                 f"() => document.querySelector(\"[data-testid='alert-state-{alert_id}']\")"
                 "?.textContent === 'acknowledged'", timeout=20_000)
             assert page.query_selector(button) is None  # no second acknowledge offered
+            # the venue's own figures: while it answers 503 the page says so, never old numbers
+            page.wait_for_function(
+                "() => document.getElementById('venue-source').textContent"
+                ".includes('the venue did not answer')", timeout=20_000)
+            assert page.inner_text("tr[data-currency='BTC'] td:nth-child(3)") == "?"
+            assert "signature=" not in page.inner_text("#venue-source").replace(
+                "signature=***", "")  # the signed URL in ccxt's message is redacted
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 

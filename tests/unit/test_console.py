@@ -57,7 +57,7 @@ def test_running_node_shows_breakers_pool_trading_and_alerts() -> None:
     assert "1/4 workers idle, queued md 0 tr 3" in text
     assert "accepting orders" in text
     assert "12s ago (match 4)" in text
-    assert "1 active" in text
+    assert "1 firing (1 error firing)" in text
 
 
 def test_open_breaker_is_shown_with_its_time() -> None:

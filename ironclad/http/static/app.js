@@ -76,7 +76,7 @@ function drawVenues(venues) {
     const q = p.queued || {};
     const f = p.in_flight || {};
     const rate = r.paused_for ? `paused ${Number(r.paused_for).toFixed(1)}s: ${r.pause_reason}`
-      : (r.tokens == null ? "?" : `${Number(r.tokens).toFixed(0)} / ${r.capacity} tokens`);
+      : (r.tokens == null ? "?" : `${Number(r.tokens).toFixed(0)}/${Number(r.capacity).toFixed(0)} tokens`);
     pools.push(el("tr", {}, td(v.venue),
       td(p.idle_workers == null ? "unreadable" : `${p.idle_workers} / ${p.known_workers} (of ${p.expected_workers})`),
       td(`${q.market_data ?? "?"} / ${q.trading ?? "?"}`, "num"),
