@@ -118,6 +118,8 @@ class Cluster:
 
 #: Retries the callers needed, by cause (the test checks the chaos really happened).
 RETRIES: Counter[str] = Counter()
+#: The last refusal a caller saw (for the failure message).
+LAST: list[Any] = []
 
 
 def answered(base: str, method: str, path: str, body: Any = None,
@@ -138,6 +140,7 @@ def answered(base: str, method: str, path: str, body: Any = None,
             return None
         if status >= 500:
             RETRIES[f"{status} {payload['error']['code']}"] += 1
+            LAST[:] = [payload]
             last = (status, payload)
             pause.wait(_RETRY_PAUSE)
             return None
@@ -181,8 +184,12 @@ def test_orders_survive_repeated_kill9(tmp_path: Path) -> None:
         for point in kill_points:
             # A seeded moment: as soon as the venue has seen `point` orders, whatever the
             # node is doing (journaling, submitting, resolving an unknown order).
-            wait_until(lambda p=point: len(venue_orders(cluster)) >= p or failures, 60,
-                       f"venue saw {point} orders")
+            try:
+                wait_until(lambda p=point: len(venue_orders(cluster)) >= p or failures, 60,
+                           f"venue saw {point} orders")
+            except AssertionError as stalled:
+                raise AssertionError(f"{stalled}; answered {len(answers)}, caller retries "
+                                     f"{dict(RETRIES)}, last refusal {LAST[-1:]}") from None
             cluster.restart_after_kill()
         for thread in threads:
             thread.join(90)
