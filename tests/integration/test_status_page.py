@@ -79,6 +79,17 @@ def test_status_page_shows_breaker_open_and_acknowledges_alert(page: Any, tmp_pa
                 "() => { const r = document.querySelector(\"tr[data-currency='BTC']\");"
                 " return r && r.children[2].textContent === '100'; }", timeout=20_000)
 
+            # an order placed through the API appears with its state
+            wait_until(lambda: (call(base, "GET", "/status")[1].get("trading") or {})
+                       .get("accepting"), timeout=20, what="the node accepting orders")
+            status, order = call(base, "POST", "/orders", {
+                "client_id": "page-1", "symbol": "BTC/USDT", "side": "buy", "type": "limit",
+                "amount": "0.01", "price": "1000"})
+            assert status == 202, order
+            page.wait_for_function(
+                f"() => document.querySelector(\"tr[data-order='{order['id']}'] .badge\")"
+                "?.textContent === 'open'", timeout=20_000)
+
             install_faults(venue.url, [{"endpoint": "*", "fault": "error_503"}])
             wait_until(lambda: _call_and_read_breaker(base) == "open", timeout=30,
                        what="the market-data breaker opens under 503s")

@@ -3,6 +3,8 @@
 "use strict";
 
 const POLL_MS = 2000;
+// Orders not yet final: in flight ones matter most (an unknown order is being looked up).
+const LIVE_STATES = ["unknown", "submitting", "prepared", "open"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -128,7 +130,7 @@ function drawOrders(orders) {
   fill("orders", orders.map((o) => el("tr", { "data-order": o.id },
     td(o.id.slice(0, 12), "node-id"), td(o.symbol), td(o.side), td(o.type), td(o.amount, "num"),
     td(o.price ?? "market", "num"), td(o.filled, "num"), el("td", {}, badge(o.state)),
-    td(o.created_at))), "no open orders", 9);
+    td(o.created_at))), "no open or in-flight orders", 9);
 }
 
 const venueFigures = new Map(); // venue -> last answer of /venues/{venue}/balance
@@ -224,10 +226,12 @@ async function poll() {
     } else {
       problems.push(`/status answered ${status.status}`);
     }
-    const [alerts, orders, balances] = await Promise.all(
-      [getJson("/alerts"), getJson("/orders?state=open"), getJson("/balances")]);
+    const [alerts, balances, ...orders] = await Promise.all([getJson("/alerts"), getJson("/balances"),
+      ...LIVE_STATES.map((state) => getJson(`/orders?state=${state}`))]);
     if (alerts.status === 200) drawAlerts(alerts.body.alerts); else problems.push(`/alerts answered ${alerts.status}`);
-    if (orders.status === 200) drawOrders(orders.body.orders); else problems.push(`/orders answered ${orders.status}`);
+    const refused = orders.find((answer) => answer.status !== 200);
+    if (refused) problems.push(`/orders answered ${refused.status}`);
+    else drawOrders(orders.flatMap((answer) => answer.body.orders));
     pollVenueFigures().catch(() => {}).finally(() => {
       if (balances.status === 200) drawBalances(balances.body.balances, venueNames);
     });
