@@ -35,7 +35,7 @@ class HttpServer:
 
     def __init__(self, app: Any, host: str, port: int, *,
                  on_exit: Callable[[BaseException | None], None] | None = None,
-                 graceful_timeout: float = 3.0) -> None:
+                 graceful_timeout: int = 3) -> None:
         self._app = app
         self._host = host
         self._port = port
