@@ -130,7 +130,7 @@ function drawOrders(orders) {
   fill("orders", orders.map((o) => el("tr", { "data-order": o.id },
     td(o.id.slice(0, 12), "node-id"), td(o.symbol), td(o.side), td(o.type), td(o.amount, "num"),
     td(o.price ?? "market", "num"), td(o.filled, "num"), el("td", {}, badge(o.state)),
-    td(o.created_at))), "no open or in-flight orders", 9);
+    td(o.created_at.slice(0, 19).replace("T", " ")))), "no open or in-flight orders", 9);
 }
 
 const venueFigures = new Map(); // venue -> last answer of /venues/{venue}/balance
