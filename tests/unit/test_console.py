@@ -74,3 +74,10 @@ def test_start_up_reconciliation_shows_progress() -> None:
 
 def test_before_the_first_poll_it_says_so() -> None:
     assert "waiting for the first health poll" in _text(render_status(None, None, waited=1.0))
+
+
+def test_live_display_only_on_a_terminal_and_not_when_disabled() -> None:
+    from ironclad.console import StatusConsole
+
+    assert StatusConsole.wanted(disabled=True) is False
+    assert StatusConsole.wanted(disabled=False) is False  # pytest captures stdout: no terminal
