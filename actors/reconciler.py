@@ -12,7 +12,8 @@ second look at the venue's balances shows the same difference; otherwise it is r
 
 Fail closed: until a start-up run succeeds the coordinator refuses new orders; a failed
 start-up run is retried every ``reconcile_retry`` seconds. Exchange calls go through the
-gatekeeper without blocking this actor: replies come back as messages.
+gatekeeper without blocking this actor (replies come back as messages), in the read bulkhead
+(``Category.MARKET_DATA``; account data is never cached) so they never delay order placement.
 
 Discrepancy events: :func:`subscribe_discrepancies` registers an in-process listener (the
 alert system's hook); listeners run on this actor's thread and must be quick.
@@ -240,7 +241,7 @@ class Reconciler(SupervisedActor):
 
     def _call(self, kind: str, method: str, args: tuple[Any, ...] = (),
               kwargs: Mapping[str, Any] | None = None,
-              category: Category = Category.TRADING) -> None:
+              category: Category = Category.MARKET_DATA) -> None:
         assert self._run is not None
         request = ExchangeRequest.new(self._s.venue, method, args, kwargs,
                                       category=category, idempotent=True,
@@ -268,7 +269,7 @@ class Reconciler(SupervisedActor):
                 and "without specifying a symbol" in reply.message):
             # ccxt.binance refuses an all-symbols query unless told it is fine
             # (options warnOnFetchOpenOrdersWithoutSymbol): ask market by market instead.
-            self._call("markets", "load_markets", category=Category.MARKET_DATA)
+            self._call("markets", "load_markets")
             return
         if not isinstance(reply, ExchangeResult):
             run.failure = run.failure or f"{kind}: {type(reply).__name__}: " \

@@ -110,6 +110,10 @@ _SEED_STREAM = "ledger-seed"
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 #: Seconds past a call's deadline before this actor settles the reply slot itself.
 _OVERDUE_GRACE = 1.0
+#: The bulkhead of account reads (lookups, trades): the read queue, so that however many
+#: orders are being looked up, creates and cancels (Category.TRADING) are dispatched first.
+#: Account data is never cached by the gateway, so a read is never answered stale.
+_READS = Category.MARKET_DATA
 
 
 class JournalCorrupted(Exception):
@@ -798,7 +802,7 @@ class TransactionCoordinator(SupervisedActor):
             args = (None, order.intent.symbol)
             params = {"clientOrderId": order.client_order_id}
         self._call(_QueryCall(tx, query), "fetch_order", args, {"params": params},
-                   idempotent=True)
+                   category=_READS, idempotent=True)
 
     def _send_trades_query(self, order: core.Order) -> None:
         assert order.venue_order_id is not None
@@ -807,7 +811,8 @@ class TransactionCoordinator(SupervisedActor):
             params["orderId"] = order.venue_order_id
         self._querying.add(order.transaction_id)
         self._call(_TradesCall(order.transaction_id, order.venue_order_id), "fetch_my_trades",
-                   (order.intent.symbol,), {"params": params}, idempotent=True)
+                   (order.intent.symbol,), {"params": params}, category=_READS,
+                   idempotent=True)
 
     def _on_tick(self) -> None:
         now = self._clock()
