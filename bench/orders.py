@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import attrs
+from loguru import logger
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -230,10 +231,11 @@ def through_ref(venue_url: str, data_dir: Path, orders: int, clients: int
 
 
 def recovery(venue_url: str, data_dir: Path, journaled: int, clients: int
-             ) -> tuple[int, float, float, float]:
+             ) -> tuple[int, float, float, float, list[str]]:
     """Journal ``journaled`` transactions (placed for real), stop, and time the restart:
     until the coordinator answers (journal verified and replayed) and until new orders are
-    accepted (start-up reconciliation done). Also the coordinator's own replay time."""
+    accepted (start-up reconciliation done). Also the journal's open+verify alone, and the
+    coordinator's own log line on its replay."""
     tree = start_tree(build_node_spec(node_config(data_dir, venue_url)))
     try:
         existing = len(_views())
@@ -243,6 +245,9 @@ def recovery(venue_url: str, data_dir: Path, journaled: int, clients: int
         _settle(_views, journaled)
     finally:
         tree.stop(timeout=60)
+    replay_lines: list[str] = []
+    sink = logger.add(lambda message: replay_lines.append(str(message)), level="INFO",
+                      filter=lambda record: "resumed in" in record["message"])
     started = time.monotonic()
     tree = start_tree(build_node_spec(node_config(data_dir, venue_url)))
     try:
@@ -253,11 +258,12 @@ def recovery(venue_url: str, data_dir: Path, journaled: int, clients: int
         accepting = time.monotonic() - started
     finally:
         tree.stop(timeout=60)
-    return journaled, answering, accepting, _replay_seconds(data_dir)
+        logger.remove(sink)
+    return journaled, answering, accepting, _verify_seconds(data_dir), replay_lines
 
 
-def _replay_seconds(data_dir: Path) -> float:
-    """The coordinator's own measure of its last replay, from a fresh open of the journal."""
+def _verify_seconds(data_dir: Path) -> float:
+    """Opening (and hash-verifying) the journal alone, as the coordinator does first."""
     from trading.journal import Journal
 
     started = time.monotonic()
@@ -407,13 +413,15 @@ def main() -> None:
                 report("actor ref: orders completed (closed+settled)/s", f"{completed:.0f}")
                 report("  ... final states", _states())
             if "recovery" not in args.skip:
-                n, answering, accepting, replay = recovery(
+                n, answering, accepting, replay, lines = recovery(
                     venue.url, Path(directory) / "recovery", args.journaled, args.clients)
                 report(f"restart with {n} journaled transactions: coordinator answering (s)",
                        f"{answering:.2f}", "<= 2")
                 report("  ... journal open + verify alone (s)", f"{replay:.2f}")
                 report("  ... new orders accepted (start-up reconciliation done) (s)",
                        f"{accepting:.2f}")
+                for line in lines:
+                    print(f"    coordinator: {line.strip()}")
         finally:
             venue.terminate()
     if "reconcile" not in args.skip:
