@@ -3,7 +3,8 @@
 receiver in the test.
 
 Faults injected through the venue's ``/_sim/faults`` make the node's reconciliation calls
-fail; the trading breaker opens and, once it stayed open ``breaker_open_seconds``, exactly one
+fail; they travel in the read bulkhead (account reads never delay orders), so the
+market-data breaker opens and, once it stayed open ``breaker_open_seconds``, exactly one
 notification for the breaker-open alert reaches the webhook within the configured delay and
 no more while the fault lasts (the breaker keeps re-opening). The alert is acknowledged over
 the API; the venue recovers, the breaker closes and a resolved notification follows.
@@ -32,7 +33,7 @@ from tests.helpers_control_api import (
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
 
-BREAKER = "sim/trading"
+BREAKER = "sim/market_data"
 BREAKER_OPEN_SECONDS = 1.0
 GROUP_WAIT = 1.0
 EVALUATION = 0.2
@@ -102,7 +103,7 @@ def transitions(base: str, from_state: str, to_state: str) -> float:
 
 
 def breaker_items(receiver: WebhookReceiver, reason: str) -> list[str]:
-    """Lines of the received messages that notify the trading breaker's alert for ``reason``
+    """Lines of the received messages that notify the market-data breaker's alert for ``reason``
     (new, resolved, ...); a throttled message may carry several notifications."""
     return [line for body in list(receiver.bodies)
             for line in str(body.get("message", "")).splitlines()
@@ -144,7 +145,7 @@ def test_breaker_alert_is_notified_once_acked_and_resolved(cluster: Cluster) -> 
     assert breaker_state(base) == "closed"
 
     sim(cluster.venue.url, "/_sim/faults", "POST", FAULTS)
-    wait_until(lambda: breaker_state(base) == "open", 20, "trading breaker open")
+    wait_until(lambda: breaker_state(base) == "open", 20, "market-data breaker open")
     opened_by = time.monotonic()  # the breaker opened at or before this instant
 
     wait_until(lambda: breaker_items(receiver, "new"), NOTIFY_WITHIN + 5,
@@ -169,7 +170,7 @@ def test_breaker_alert_is_notified_once_acked_and_resolved(cluster: Cluster) -> 
     assert acked["state"] == "acknowledged" and acked["acked_by"] == "e2e-operator"
 
     sim(cluster.venue.url, "/_sim/faults", "DELETE")
-    wait_until(lambda: breaker_state(base) == "closed", 20, "trading breaker closed")
+    wait_until(lambda: breaker_state(base) == "closed", 20, "market-data breaker closed")
     wait_until(lambda: breaker_items(receiver, "resolved"), 15,
                "resolved notification at the webhook")
     assert len(breaker_items(receiver, "new")) == 1
