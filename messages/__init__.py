@@ -50,7 +50,16 @@ from messages.alerts import (
     TradingResumed,
     VenueBanned,
 )
-from messages.base import DECIMAL_TAG, FloatNotAllowed, FrozenMap, Value, check_value, freeze, new_id, utc_now
+from messages.base import (
+    DECIMAL_TAG,
+    FloatNotAllowed,
+    FrozenMap,
+    Value,
+    check_value,
+    freeze,
+    new_id,
+    utc_now,
+)
 from messages.codec import (
     MessageDecodeError,
     converter,
