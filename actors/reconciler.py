@@ -267,8 +267,9 @@ class Reconciler(SupervisedActor):
         run.slots.pop(request_id, None)
         if (kind == "open_orders" and isinstance(reply, ExchangeRejected)
                 and "without specifying a symbol" in reply.message):
-            # ccxt.binance refuses an all-symbols query unless told it is fine
-            # (options warnOnFetchOpenOrdersWithoutSymbol): ask market by market instead.
+            # Some ccxt clients refuse an all-symbols query unless told it is fine (binance's
+            # warnOnFetchOpenOrdersWithoutSymbol, which exchanges.create_client turns off):
+            # ask market by market instead.
             self._call("markets", "load_markets")
             return
         if not isinstance(reply, ExchangeResult):

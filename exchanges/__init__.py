@@ -20,11 +20,15 @@ __all__ = ["Nobitex", "RateLimitBackOff", "UnknownExchange", "VenueBan", "create
 _OUR_CLASSES: dict[str, type[ccxt.Exchange]] = {"nobitex": Nobitex}
 
 # Without these, ccxt.binance's load_markets also calls margin, futures and currency
-# endpoints (see /work/shared/exchanges.md, section 1).
+# endpoints (see /work/shared/exchanges.md, section 1), and refuses fetch_open_orders()
+# without a symbol, which made the reconciler read open orders market by market (one call
+# per market: with many markets that flooded the gateway and start-up reconciliation never
+# finished). One all-markets query weighs more in the venue's budget but is one call.
 _BINANCE_SPOT_ONLY = {
     "fetchMarkets": {"types": ["spot"]},
     "fetchCurrencies": False,
     "fetchMargins": False,
+    "warnOnFetchOpenOrdersWithoutSymbol": False,
 }
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from actors.reconciler import reconcile_now, subscribe_discrepancies
 from actors.trading import LEDGER, TRANSACTIONS
+from exchanges import create_client
 from messages.ledger import (
     BalanceDiscrepancy,
     LedgerEntries,
@@ -49,7 +50,13 @@ from tests.helpers_trading import (
     wait_accepting,
     wait_until,
 )
-from tests.helpers_venue import binance_client, running_venue
+from tests.helpers_venue import (
+    DEMO_TOKEN,
+    admin,
+    binance_client,
+    install_faults,
+    running_venue,
+)
 from trading.journal import Journal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +125,25 @@ def test_orders_placed_elsewhere_are_adopted_as_external(venue: RunningVenue,
     wait_until(lambda: get(adopted[0].id).state is OrderState.CANCELED)
     assert all(total == 0 for total in ledger_sums().values())
     assert ledger_totals() == venue_totals(venue.url)
+    tree.stop()
+
+
+@pytest.mark.parametrize("exchange", ["binance", "nobitex"])
+def test_open_orders_are_read_in_one_call_without_a_symbol(venue: RunningVenue, tmp_path: Path,
+                                                          exchange: str) -> None:
+    """One all-markets query per run, never one per market (with many markets the per-market
+    reads flooded the gateway and start-up reconciliation never finished)."""
+    tree = start(venue.url, tmp_path, exchange=exchange)
+    client = (binance_client(venue.url) if exchange == "binance"
+              else create_client("nobitex", url=venue.url, token=DEMO_TOKEN))
+    elsewhere = client.create_order("BTC/USDT", "limit", "sell", "0.01", "90000")
+    install_faults(venue.url, [{"endpoint": "fetch_open_orders", "fault": "latency",
+                                "latency_ms": 0}])
+    report = reconcile_now(20)
+    assert isinstance(report, ReconciliationView), report
+    assert [d.kind for d in report.orders] == ["adopted"]
+    assert get(report.orders[0].order_id).venue_order_id == str(elsewhere["id"])
+    assert admin(venue.url, "/_sim/faults")["stats"] == [{"seen": 1, "fired": 1}]
     tree.stop()
 
 
