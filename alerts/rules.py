@@ -94,8 +94,10 @@ class RuleThresholds:
     order_unknown_seconds: float = attrs.field(default=60.0, validator=_non_negative)
     #: A rate-limit pause longer than this fires (seconds); it clears when the pause ends.
     rate_limit_pause_seconds: float = attrs.field(default=10.0, validator=_non_negative)
-    #: A component degraded or down for this long fires (seconds).
-    health_for_seconds: float = attrs.field(default=10.0, validator=_non_negative)
+    #: A component degraded or down for this long fires (seconds). Longer than
+    #: ``breaker_open_seconds`` (plus a health poll): a venue whose breaker stays open degrades
+    #: its health too, and the breaker alert must fire first to inhibit the health alert.
+    health_for_seconds: float = attrs.field(default=40.0, validator=_non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.restart_storm_clear > self.restart_storm_count:

@@ -376,8 +376,10 @@ class AlertRulesConfig:
     order_unknown_seconds: float = attrs.field(default=60.0, validator=_at_least(0))
     #: A rate-limit pause longer than this many seconds fires (it clears when the pause ends).
     rate_limit_pause_seconds: float = attrs.field(default=10.0, validator=_at_least(0))
-    #: A component degraded or down for this many seconds fires.
-    health_for_seconds: float = attrs.field(default=10.0, validator=_at_least(0))
+    #: A component degraded or down for this many seconds fires. Keep it above
+    #: breaker_open_seconds (plus a health poll), so a venue's breaker-open alert fires first
+    #: and inhibits the venue's health alert instead of trailing it.
+    health_for_seconds: float = attrs.field(default=40.0, validator=_at_least(0))
 
     def __attrs_post_init__(self) -> None:
         if self.restart_storm_clear > self.restart_storm_count:

@@ -161,3 +161,40 @@ def test_breaker_transitions_become_alert_events() -> None:
     assert event(BreakerState.FORCED_OPEN) == BreakerOpened("sim", "sim/trading", "why", 5.0)
     assert event(BreakerState.CLOSED) == BreakerClosed("sim", "sim/trading", 5.0)
     assert event(BreakerState.HALF_OPEN) is None
+
+
+def test_with_the_default_thresholds_a_venue_down_mutes_its_health_alert_from_the_start() -> None:
+    """A breaker that stays open degrades its venue's health at the next poll; the health
+    alert must not fire before the breaker-open alert that inhibits it (defaults: health's
+    `for` is longer than the breaker's), or operators get a warning the inhibition was
+    meant to spare them."""
+    defaults = RuleThresholds()
+    engine = RuleEngine(defaults)
+    core = AlertCore(AlertPolicy(group_wait=0), rule_specs(defaults), default_inhibit_rules())
+    events = [(0.0, BreakerOpened("sim", "sim/trading", "failure rate 100%", 0)),
+              (2.0, HealthChanged("venue:sim/pool", "degraded", "breaker open", 2))]
+    notified: list[str] = []
+    now = 0.0
+    while now <= 120:
+        while events and events[0][0] <= now:
+            for observation in engine.on_event(events.pop(0)[1], now):
+                core.observe(observation, now)
+        for notification in core.tick(now):
+            notified += [item.rule for item in notification.items]
+        now += 0.5
+    assert notified == [BREAKER_OPEN]
+    assert states(core)[HEALTH_DEGRADED] is AlertState.FIRING
+    assert next(a for a in core.alerts(now) if a.rule == HEALTH_DEGRADED).inhibited
+
+
+def test_the_shipped_config_keeps_health_alerts_slower_than_breaker_alerts() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from ironclad.config import AlertRulesConfig
+
+    shipped = tomllib.loads((Path(__file__).resolve().parents[2] / "config" / "default.toml")
+                            .read_text())["alerts"]["rules"]
+    for rules in (RuleThresholds(), AlertRulesConfig(), shipped):
+        get = rules.get if isinstance(rules, dict) else lambda k, r=rules: getattr(r, k)
+        assert get("health_for_seconds") > get("breaker_open_seconds")
