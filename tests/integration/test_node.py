@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ironclad.config import BackoffConfig, Config, NodeConfig, SupervisionConfig
+from ironclad.config import BackoffConfig, Config, HttpConfig, NodeConfig, SupervisionConfig
 from ironclad.node import (
     EVENT_LOG_FILE,
     NODE_PARTS,
@@ -39,8 +39,11 @@ class Crashes(SupervisedActor):
 
 
 def make_config(tmp_path: Path, intensity: int = 3) -> Config:
+    """A node config whose control API takes a free port (never the fixed 8080: parallel
+    runs would collide)."""
     return Config(
         node=NodeConfig(data_dir=tmp_path),
+        http=HttpConfig(port=0),
         supervision=SupervisionConfig(
             intensity=intensity, period=5.0, backoff=BackoffConfig(initial=0.01, max=0.05)
         ),

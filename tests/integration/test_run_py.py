@@ -78,7 +78,7 @@ def nodes() -> list[Node]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_py_starts_and_stops_cleanly(nodes: list[Node], tmp_path: Path, sig: int) -> None:
-    node = Node("--data-dir", str(tmp_path / "data"))
+    node = Node("--data-dir", str(tmp_path / "data"), "--http-port", "0")
     nodes.append(node)
     node.wait_for("ready")
     signalled = time.monotonic()
@@ -97,7 +97,7 @@ def test_log_json_and_config_file(nodes: list[Node], tmp_path: Path) -> None:
     config = tmp_path / "node.toml"
     config.write_text(f'[node]\nname = "n7"\ndata_dir = "{tmp_path / "d7"}"\n')
     key, secret = "key-for-json-Pw38sLk2", "secret-for-json-Ur51gX9"
-    node = Node("--config", str(config), "--log-json", "--log-level", "DEBUG",
+    node = Node("--config", str(config), "--log-json", "--log-level", "DEBUG", "--http-port", "0",
                 env={"IRONCLAD_API_KEY": key, "IRONCLAD_API_SECRET": secret})
     nodes.append(node)
     ready = json.loads(node.wait_for("ready"))
@@ -114,7 +114,7 @@ def test_log_json_and_config_file(nodes: list[Node], tmp_path: Path) -> None:
 
 
 def test_debug_level_starts_and_stops_cleanly(nodes: list[Node], tmp_path: Path) -> None:
-    node = Node("--log-level", "DEBUG", "--data-dir", str(tmp_path / "tmp"))
+    node = Node("--log-level", "DEBUG", "--data-dir", str(tmp_path / "tmp"), "--http-port", "0")
     nodes.append(node)
     node.wait_for("ready")
     node.proc.send_signal(signal.SIGTERM)
@@ -132,7 +132,8 @@ def test_secrets_are_redacted_where_trace_logging_would_show_them(
         "IRONCLAD_API_SECRET": "secret-Hy62mWq0bT9sKe3",
         "IRONCLAD_API_TOKEN": "token-Jd55aQ1rVu8yPn0",
     }
-    node = Node("--log-level", "TRACE", "--data-dir", str(tmp_path / "data"), env=secrets)
+    node = Node("--log-level", "TRACE", "--data-dir", str(tmp_path / "data"), "--http-port",
+                "0", env=secrets)
     nodes.append(node)
     node.wait_for("ready")
     # ccxt logs every signed request's headers at DEBUG: the API key header is in that line.
