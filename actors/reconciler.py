@@ -10,6 +10,13 @@ difference is acted on (adjusting entry within tolerance; beyond it a
 second look at the venue's balances shows the same difference; otherwise it is reported as
 ``unsettled``. Every run's report is journaled by the coordinator.
 
+Alerts (when the node runs the alerts part): each settled verdict that matters is told to
+the alert manager as a :class:`~messages.alerts.LedgerDiscrepancy` carrying the currency's
+tolerance — every discrepancy, every later verdict on a currency reported discrepant (a
+difference back within tolerance clears the alert), and on this actor's first verdict on a
+currency (so an alert restored from a previous run is cleared once the books agree). Freezes
+reach the alert manager from the health actor (``TradingHalted``), not from here.
+
 Fail closed: until a start-up run succeeds the coordinator refuses new orders; a failed
 start-up run is retried every ``reconcile_retry`` seconds. Exchange calls go through the
 gatekeeper without blocking this actor (replies come back as messages), in the read bulkhead
@@ -31,6 +38,7 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.alert_manager import publish_alert_event
 from actors.ledger import ReconcileBalances
 from actors.protocol import ReplySlot
 from actors.trading import (
@@ -41,6 +49,7 @@ from actors.trading import (
     submit_notifying,
 )
 from actors.transactions import ActiveSymbols, FoldVenue, RecordReconciliation, StartupReconciled
+from messages.alerts import LedgerDiscrepancy
 from messages.base import FrozenMap, new_id, utc_now
 from messages.exchange import (
     Category,
@@ -199,6 +208,9 @@ class Reconciler(SupervisedActor):
         self._token = 0
         self._runs = self._failures = 0
         self._last_failure: tuple[str, datetime] | None = None
+        #: Currencies given a settled verdict by this actor, and those last found discrepant.
+        self._judged: set[str] = set()
+        self._discrepant: set[str] = set()
 
     def on_start(self) -> None:
         self.actor_ref.tell(_Begin(self._token))
@@ -366,6 +378,8 @@ class Reconciler(SupervisedActor):
                     run_id=view.run_id, venue=view.venue, currency=c.currency,
                     ledger_total=c.ledger_total, venue_total=c.venue_total, delta=c.delta,
                     frozen=c.frozen, at=now))
+        if self._s.alerts:
+            self._tell_alerts(view, now)
         if view.orders or any(c.outcome != "match" for c in view.currencies):
             logger.info("reconciler: run {}: {} order differences, {} currency differences",
                         view.run_id, len(view.orders),
@@ -376,6 +390,22 @@ class Reconciler(SupervisedActor):
         self._last = view
         self._runs += 1
         self._end(view, self._s.reconcile_interval if next_in is None else next_in)
+
+    def _tell_alerts(self, view: ReconciliationView, now: datetime) -> None:
+        """Tell the alert manager the verdicts that can change an alert (module docstring);
+        an ``unsettled`` currency has no verdict yet."""
+        for c in view.currencies:
+            if c.outcome == "unsettled":
+                continue
+            discrepant = c.outcome == "discrepancy"
+            if discrepant or c.currency in self._discrepant or c.currency not in self._judged:
+                tolerance = self._s.reconcile_policy.for_currency(c.currency).limit(
+                    c.ledger_total, c.venue_total)
+                publish_alert_event(LedgerDiscrepancy(
+                    venue=view.venue, currency=c.currency, ledger=c.ledger_total,
+                    venue_balance=c.venue_total, tolerance=tolerance, at=now.timestamp()))
+            self._judged.add(c.currency)
+            (self._discrepant.add if discrepant else self._discrepant.discard)(c.currency)
 
     def _fail(self, message: str) -> None:
         run = self._run

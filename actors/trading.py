@@ -70,6 +70,8 @@ class TradingSettings:
     reconcile_retry: float
     trades_lookback: float
     ask_timeout: float = 10.0
+    #: Tell the alert manager each currency's verdict (the node runs the alerts part).
+    alerts: bool = False
 
     @property
     def gatekeeper(self) -> str:
@@ -115,6 +117,7 @@ class TradingSettings:
             reconcile_interval=t.reconcile_interval,
             reconcile_retry=t.reconcile_retry,
             trades_lookback=t.trades_lookback,
+            alerts=config.alerts.enabled,
         )
 
 

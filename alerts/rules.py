@@ -68,7 +68,7 @@ HEALTH_DEGRADED = "health-degraded"
 HEALTH_DOWN = "health-down"
 CHANNEL_FAILING = "channel-failing"
 
-_ONE, _ZERO = Decimal(1), Decimal(0)
+_ONE, _ZERO, _INFINITY = Decimal(1), Decimal(0), Decimal("Infinity")
 _HEALTH_VALUE = {"ok": Decimal(0), "degraded": Decimal(1), "down": Decimal(2)}
 
 
@@ -219,7 +219,8 @@ class RuleEngine:
                 return [Observation(SUPERVISOR_GAVE_UP, _labels(supervisor=s), _ONE,
                                     f"supervisor {s} gave up after {n} restarts in {p}s: {f}")]
             case LedgerDiscrepancy(venue=v, currency=c, ledger=a, venue_balance=b, tolerance=t):
-                ratio = abs(a - b) / t
+                # The difference in tolerances; with none allowed, any difference is beyond.
+                ratio = abs(a - b) / t if t else (_ZERO if a == b else _INFINITY)
                 return [Observation(LEDGER_DISCREPANCY, _labels(venue=v, currency=c), ratio,
                                     f"{c} on {v}: ledger {a} vs venue {b} "
                                     f"(difference {abs(a - b)}, tolerance {t})")]

@@ -136,10 +136,10 @@ def _health_status(_instance: object, attribute: attrs.Attribute, value: Any) ->
         raise ValueError(f"{attribute.name}: expected one of {HEALTH_STATUSES}, got {value!r}")
 
 
-def _positive_decimal(instance: object, attribute: attrs.Attribute, value: Any) -> None:
+def _non_negative_decimal(instance: object, attribute: attrs.Attribute, value: Any) -> None:
     finite_decimal(instance, attribute, value)
-    if value <= 0:
-        raise ValueError(f"{attribute.name}: expected a Decimal > 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{attribute.name}: expected a Decimal >= 0, got {value!r}")
 
 
 def _str_map(_instance: object, attribute: attrs.Attribute, value: Any) -> None:
@@ -177,13 +177,14 @@ class BreakerClosed:
 @attrs.frozen(slots=True)
 class LedgerDiscrepancy:
     """Reconciliation compared the ledger with the venue for one currency (within tolerance
-    or not: a report within tolerance clears the alert)."""
+    or not: a report within tolerance clears the alert). ``tolerance`` is the largest
+    difference allowed for these totals; 0 means only an exact match is within it."""
 
     venue: str = attrs.field(validator=non_empty_str)
     currency: str = attrs.field(validator=non_empty_str)
     ledger: Decimal = attrs.field(validator=finite_decimal)
     venue_balance: Decimal = attrs.field(validator=finite_decimal)
-    tolerance: Decimal = attrs.field(validator=_positive_decimal)
+    tolerance: Decimal = attrs.field(validator=_non_negative_decimal)
     at: float = attrs.field(validator=finite_float)
 
 

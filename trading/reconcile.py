@@ -58,13 +58,12 @@ class Tolerance:
         _optional_decimal("relative", self.relative)
 
     def allows(self, ledger_total: Decimal, exchange_total: Decimal) -> bool:
-        diff = abs(exchange_total - ledger_total)
-        if diff == 0:
-            return True
-        if self.absolute is not None and diff <= self.absolute:
-            return True
+        return abs(exchange_total - ledger_total) <= self.limit(ledger_total, exchange_total)
+
+    def limit(self, ledger_total: Decimal, exchange_total: Decimal) -> Decimal:
+        """The largest difference tolerated between these two totals (0: only a match)."""
         scale = max(abs(ledger_total), abs(exchange_total))
-        return self.relative is not None and diff <= self.relative * scale
+        return max(self.absolute or ZERO, (self.relative or ZERO) * scale)
 
 
 @attrs.frozen(slots=True)

@@ -19,7 +19,7 @@ from actors.protocol import ApplyBackoff
 from actors.reconciler import reconcile_now
 from actors.trading import LEDGER
 from gateway.classify import BackoffKind, BackoffSignal
-from ironclad.config import AlertRulesConfig
+from ironclad.config import AlertRulesConfig, TradingConfig
 from messages.alerts import AlertList, ListAlerts
 from messages.ledger import Unfreeze, Unfrozen
 from supervisors import ask, tell
@@ -179,6 +179,34 @@ def test_a_ledger_freeze_degrades_the_ledger_and_raises_trading_frozen(tmp_path:
                    "ledger ok again")
         wait_until(lambda: [a.state.value for a in alerts("trading-frozen")] == ["resolved"],
                    10, "trading-frozen alert resolved")
+
+
+def test_a_balance_drift_beyond_tolerance_raises_ledger_discrepancy_until_it_is_within(
+        tmp_path: Path) -> None:
+    """The reconciler tells the alert manager what it found per currency, with the tolerance:
+    beyond it the ledger-discrepancy alert fires (and the currency freezes, as configured);
+    a later report within tolerance — here after a restart with a wider tolerance, so the
+    alert restored from the store is cleared by the new reconciler's first run — resolves it."""
+    with running_venue(seed=3) as venue:
+        with running_node(node_config(tmp_path, venue.url)) as (_tree, base):
+            wait_until(lambda: health(base)[1]["status"] == "ok", 30, "node healthy")
+            install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "balance_drift",
+                                        "currency": "USDT", "amount": "25", "count": 1}])
+            report = reconcile_now(20)
+            usdt = next(c for c in report.currencies if c.currency == "USDT")
+            assert (usdt.outcome, usdt.delta, usdt.frozen) == ("discrepancy", Decimal(-25), True)
+            firing = wait_until(lambda: [a for a in alerts("ledger-discrepancy")
+                                         if a.state.value == "firing"], 10,
+                                "ledger-discrepancy alert")
+            assert [(a.labels["venue"], a.labels["currency"]) for a in firing] == [("sim", "USDT")]
+            assert "tolerance 0" in firing[0].summary
+            assert wait_until(lambda: alerts("trading-frozen"), 10, "trading-frozen alert")
+            assert [a.labels["currency"] for a in alerts("ledger-discrepancy")] == ["USDT"]
+        wider = node_config(tmp_path, venue.url, trading=TradingConfig(
+            reconcile_retry=0.5, tolerance_absolute="100"))
+        with running_node(wider) as (_tree, base):
+            wait_until(lambda: [a.state.value for a in alerts("ledger-discrepancy")]
+                       == ["resolved"], 20, "ledger-discrepancy resolved")
 
 
 def test_an_order_of_unknown_outcome_raises_order_stuck_until_it_is_known(

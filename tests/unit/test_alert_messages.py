@@ -70,7 +70,7 @@ def test_commands_round_trip() -> None:
     (lambda: LabelMatcher("venue", MatchOp.REGEX, "("), "value"),
     (lambda: AckAlert("f1", "ops", -1.0), "duration"),
     (lambda: AckAlert("", "ops"), "alert_id"),
-    (lambda: LedgerDiscrepancy("sim", "USDT", Decimal(1), Decimal(2), Decimal(0), 1.0),
+    (lambda: LedgerDiscrepancy("sim", "USDT", Decimal(1), Decimal(2), Decimal(-1), 1.0),
      "tolerance"),
     (lambda: ListAlerts(limit=0), "limit"),
 ])

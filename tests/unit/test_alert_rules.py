@@ -116,6 +116,19 @@ def test_ledger_discrepancy_has_hysteresis_around_its_tolerance() -> None:
     assert states(core)[LEDGER_DISCREPANCY] is AlertState.RESOLVED
 
 
+def test_with_a_zero_tolerance_any_difference_fires_and_only_a_match_clears() -> None:
+    def report(at: float, diff: str) -> LedgerDiscrepancy:
+        return LedgerDiscrepancy("sim", "USDT", Decimal("100"), Decimal("100") + Decimal(diff),
+                                 Decimal(0), at)
+
+    core, _ = run([(0, report(0, "0"))], until=1)
+    assert states(core) == {}
+    core, _ = run([(0, report(0, "0.00000001")), (1, report(1, "0.000000005"))], until=2)
+    assert states(core)[LEDGER_DISCREPANCY] is AlertState.FIRING
+    core, _ = run([(0, report(0, "-25")), (1, report(1, "0"))], until=2)
+    assert states(core)[LEDGER_DISCREPANCY] is AlertState.RESOLVED
+
+
 def test_one_shot_rules_and_their_clearing_events() -> None:
     core, _ = run([
         (0, SupervisorGaveUp("venue:sim", 4, 5.0, "boom", 0)),

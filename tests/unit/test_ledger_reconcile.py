@@ -143,3 +143,11 @@ def test_tolerance_rejects_negative_or_float_bounds() -> None:
         Tolerance(absolute=D("-1"))
     with pytest.raises(InvalidInput):
         Tolerance(relative=0.1)  # type: ignore[arg-type]
+
+
+def test_the_limit_is_the_wider_of_the_absolute_and_relative_bounds() -> None:
+    both = Tolerance(absolute=D("1"), relative=D("0.01"))
+    assert both.limit(D("50"), D("40")) == D("1")
+    assert both.limit(D("500"), D("400")) == D("5")
+    assert Tolerance().limit(D("500"), D("400")) == 0
+    assert both.allows(D("500"), D("495")) and not both.allows(D("500"), D("494.9"))
