@@ -13,6 +13,7 @@ internal commands below; refusals are values (``InsufficientFunds``, ``TradingFr
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -22,7 +23,9 @@ from typing import Any
 import attrs
 from loguru import logger
 
+from actors.alert_manager import publish_alert_event
 from actors.trading import TradingSettings
+from messages.alerts import JournalIntegrityFailed
 from messages.base import utc_now
 from messages.ledger import (
     Balances,
@@ -40,7 +43,7 @@ from messages.ledger import (
     Unfrozen,
 )
 from messages.orders import InsufficientFunds, TradingFrozen
-from supervisors import SupervisedActor
+from supervisors import SupervisedActor, UnrecoverableError
 from trading import audit
 from trading.errors import (
     CurrencyFrozen,
@@ -73,12 +76,13 @@ __all__ = [
 ]
 
 
-class LedgerCorrupted(Exception):
-    """Raised at start when the ledger's journal fails its integrity check: the node stops."""
+class LedgerCorrupted(UnrecoverableError):
+    """Raised at start when the ledger's journal fails its integrity check: the node stops at
+    once (no restart can mend it) and the journal-integrity alert is raised."""
 
     def __init__(self, directory: str, error: JournalIntegrityError) -> None:
-        super().__init__(f"ledger journal in {directory} failed its integrity check, refusing "
-                         f"to trade on it: {error}")
+        super().__init__(f"journal integrity check failed: ledger journal in {directory}, "
+                         f"refusing to trade on it: {error}")
         self.directory = directory
         self.error = error
 
@@ -167,6 +171,8 @@ class LedgerActor(SupervisedActor):
         try:
             self._store = LedgerStore.open(directory)
         except JournalIntegrityError as error:
+            publish_alert_event(JournalIntegrityFailed(journal=str(directory), reason=str(error),
+                                                       at=time.time()))
             raise LedgerCorrupted(str(directory), error) from None
         logger.info("ledger: {} entries restored from {}", len(self._store.ledger.entries),
                     directory)

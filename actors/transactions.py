@@ -32,6 +32,7 @@ Guarantees:
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,9 +42,11 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.alert_manager import publish_alert_event
 from actors.ledger import BookFill, LedgerRefused, OpenReservations, Release, Reserve, SeedOpening
 from actors.protocol import ReplySlot
 from actors.trading import LEDGER, TradingSettings, submit_notifying
+from messages.alerts import JournalIntegrityFailed
 from messages.base import FrozenMap, utc_now
 from messages.codec import from_dict, to_dict
 from messages.exchange import (
@@ -82,7 +85,7 @@ from messages.orders import (
     ReconciliationView,
     TradingFrozen,
 )
-from supervisors import SupervisedActor, names
+from supervisors import SupervisedActor, UnrecoverableError, names
 from trading import audit
 from trading import protocol as core
 from trading.client_ids import client_order_id, is_own
@@ -116,12 +119,13 @@ _OVERDUE_GRACE = 1.0
 _READS = Category.MARKET_DATA
 
 
-class JournalCorrupted(Exception):
+class JournalCorrupted(UnrecoverableError):
     """Raised at start when the transaction journal fails its integrity check: the node stops
-    instead of trading on bad state (the message names the record and the problem)."""
+    at once instead of trading on bad state (the message names the record and the problem),
+    and the journal-integrity alert is raised."""
 
     def __init__(self, directory: str, error: JournalIntegrityError) -> None:
-        super().__init__(f"transaction journal in {directory} failed its integrity check, "
+        super().__init__(f"journal integrity check failed: transaction journal in {directory}, "
                          f"refusing to trade on it: {error}")
         self.directory = directory
         self.error = error
@@ -347,6 +351,8 @@ class TransactionCoordinator(SupervisedActor):
         try:
             self._journal = Journal.open(directory, visit=self._restore)
         except JournalIntegrityError as error:
+            publish_alert_event(JournalIntegrityFailed(journal=str(directory), reason=str(error),
+                                                       at=time.time()))
             raise JournalCorrupted(str(directory), error) from None
         if self._seed is not None:
             self._preseed_trades = frozenset(self._seed.get("trade_ids", ()))
@@ -815,11 +821,16 @@ class TransactionCoordinator(SupervisedActor):
                    idempotent=True)
 
     def _on_tick(self) -> None:
+        # At most inflight_cap lookups outstanding, not per tick: when the rate limit cannot
+        # keep up with the schedule, lookups would otherwise pile up in the read bulkhead
+        # and every other read (the reconciler's) would wait behind them past its deadline.
         now = self._clock()
-        for key in self._schedule.due(now, self._s.inflight_cap):
-            tx = str(key)
-            if tx not in self._querying:
-                self._send_query(tx)
+        room = self._s.inflight_cap - len(self._querying)
+        if room > 0:
+            for key in self._schedule.due(now, room):
+                tx = str(key)
+                if tx not in self._querying:
+                    self._send_query(tx)
         self.send_after(self._s.inflight_tick, _Tick())
 
     # ------------------------------------------------------------------ replies

@@ -209,7 +209,8 @@ def run_node(
     ``wait_for_stop(timeout)`` blocks up to ``timeout`` seconds and returns True once a stop
     was requested (``threading.Event().wait`` fits; the CLI waits for SIGINT/SIGTERM).
     Returns the process exit status: 0 after a clean stop, 1 if the tree failed to start,
-    the root supervisor gave up, or the shutdown did not finish in time.
+    the root supervisor gave up (at once, naming the error, when a child failed with an
+    UnrecoverableError), or the shutdown did not finish in time.
     """
     spec = build_node_spec(config, parts)
     try:
@@ -228,6 +229,11 @@ def run_node(
             break
     if tree.failed:
         tree.wait(spec.shutdown_timeout)
+        if tree.unrecoverable is not None:
+            logger.bind(context="start_error").error(
+                "node {} stopped: {}", config.node.name, tree.unrecoverable
+            )
+            return 1
         logger.bind(context="max_restart_intensity").error(
             "node {} stopping: the root supervisor gave up", config.node.name
         )

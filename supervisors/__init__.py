@@ -14,6 +14,7 @@ from supervisors.errors import (
     SupervisionError,
     SupervisorGaveUpError,
     TreeFailed,
+    UnrecoverableError,
 )
 from supervisors.events import subscribe
 from supervisors.names import ask, resolve, tell
@@ -51,6 +52,7 @@ __all__ = [
     "SupervisorStatus",
     "Tree",
     "TreeFailed",
+    "UnrecoverableError",
     "ask",
     "check_child_specs",
     "resolve",

@@ -26,7 +26,7 @@ from pykka.messages import _ActorStop
 
 from messages.supervision import ActorStatistics
 from supervisors import names
-from supervisors.errors import ActorCrashed
+from supervisors.errors import ActorCrashed, SupervisorGaveUpError, UnrecoverableError
 
 
 class DeadLetterRecord:
@@ -201,6 +201,8 @@ class SupervisedActor(pykka.ThreadingActor):
         except BaseException as exc:  # noqa: BLE001 - pykka would lose this silently
             failure = exc
             self._mark_dead()
+            if link is not None:
+                link.failure = exc  # before the start is confirmed: the supervisor reads it
         if link is not None and not link.confirm_start(failure is None) and failure is None:
             self._stop()  # too late: its supervisor already counted this start as a crash
         elif failure is None:
@@ -282,6 +284,9 @@ class SupervisedActor(pykka.ThreadingActor):
         return tuple(letters)
 
     def _log_crash(self, failure: BaseException) -> None:
+        # A supervisor giving up, or an unrecoverable failure, is a verdict, not a bug: its
+        # message says everything and a traceback per level of the tree would bury it.
+        verdict = isinstance(failure, SupervisorGaveUpError | UnrecoverableError)
         logger.bind(context="child_terminated", actor=str(self), name=self.supervised_name).opt(
-            exception=failure
+            exception=None if verdict else failure
         ).error("actor crashed: {!r}", failure)

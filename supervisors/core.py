@@ -71,9 +71,11 @@ class NoRestart:
 
 @attrs.frozen(slots=True)
 class GiveUp:
-    """Restart intensity exceeded: the supervisor stops all children and fails."""
+    """Restart intensity exceeded, or the child failed unrecoverably: the supervisor stops all
+    children and fails."""
 
     restarts_in_period: int
+    unrecoverable: bool = False
 
 
 Decision = RestartPlan | NoRestart | GiveUp
@@ -130,9 +132,13 @@ class SupervisorCore:
         return sum(1 for t in self.restarts if now - t <= self.period)
 
     def child_exited(
-        self, child: str, *, abnormal: bool, active: Collection[str], now: float
+        self, child: str, *, abnormal: bool, active: Collection[str], now: float,
+        unrecoverable: bool = False,
     ) -> Decision:
-        """Decide what to do after `child` exited (abnormally or not) at `now`."""
+        """Decide what to do after `child` exited (abnormally or not) at `now`; a child that
+        failed `unrecoverable` is never restarted: the supervisor gives up at once."""
+        if unrecoverable:
+            return GiveUp(restarts_in_period=self.restarts_in_period(now), unrecoverable=True)
         if not should_restart(self.restart_types[child], abnormal=abnormal):
             return NoRestart()
         kept, allowed = add_restart(

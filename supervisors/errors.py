@@ -37,9 +37,29 @@ class ActorCrashed(pykka.ActorDeadError):
     """Raised to an asker whose message was still queued when the actor died (a dead letter)."""
 
 
+class UnrecoverableError(SupervisionError):
+    """Raised by a child (typically from its on_start) when a restart cannot help: its persisted
+    state failed verification, say. Its supervisor does not restart it but gives up at once, and
+    so does every supervisor above it: the tree stops once, naming this error."""
+
+
 class SupervisorGaveUpError(SupervisionError):
-    """Raised in a supervisor whose restart intensity is exceeded, to escalate to its parent."""
+    """Raised in a supervisor whose restart intensity is exceeded, or at once when a child
+    failed with an UnrecoverableError (kept as ``unrecoverable``), to escalate to its parent."""
+
+    def __init__(self, message: str, unrecoverable: UnrecoverableError | None = None) -> None:
+        super().__init__(message)
+        self.unrecoverable = unrecoverable
 
 
 class TreeFailed(SupervisionError):
     """Raised when a tree cannot start because its root supervisor crashed while starting."""
+
+
+def unrecoverable_cause(failure: BaseException | None) -> UnrecoverableError | None:
+    """The UnrecoverableError behind `failure`: itself, or what a supervisor gave up on."""
+    if isinstance(failure, UnrecoverableError):
+        return failure
+    if isinstance(failure, SupervisorGaveUpError):
+        return failure.unrecoverable
+    return None

@@ -30,7 +30,13 @@ from messages.supervision import (
 from supervisors import names
 from supervisors.actor import Link, SupervisedActor, linked
 from supervisors.core import GiveUp, NoRestart, RestartPlan, SupervisorCore
-from supervisors.errors import ChildStartFailed, ChildStartTimeout, SupervisorGaveUpError
+from supervisors.errors import (
+    ChildStartFailed,
+    ChildStartTimeout,
+    SupervisorGaveUpError,
+    UnrecoverableError,
+    unrecoverable_cause,
+)
 from supervisors.events import publish
 from supervisors.specs import ChildSpec, SupervisorSpec
 
@@ -106,7 +112,9 @@ class Supervisor(SupervisedActor):
 
     def on_start(self) -> None:
         for child in self.children:
-            self._start_child(child)
+            if not self._start_child(child) and child.link is not None and unrecoverable_cause(
+                    child.link.failure) is not None:
+                break  # this supervisor gives up at once: starting the rest would be in vain
 
     def on_stop(self) -> None:
         self._stop_all("shutdown")
@@ -240,8 +248,10 @@ class Supervisor(SupervisedActor):
             for c in self.children
             if c is not child and c.state in (ChildState.RUNNING, ChildState.RESTARTING)
         }
+        unrecoverable = unrecoverable_cause(failure)
         decision = self.core.child_exited(
-            child.spec.id, abnormal=failure is not None, active=active, now=now
+            child.spec.id, abnormal=failure is not None, active=active, now=now,
+            unrecoverable=unrecoverable is not None,
         )
         if isinstance(decision, NoRestart):
             child.state = ChildState.STOPPED
@@ -250,7 +260,7 @@ class Supervisor(SupervisedActor):
                                  "normal" if failure is None else "not_restarted", time.time()))
             return
         if isinstance(decision, GiveUp):
-            self._give_up(decision, child)
+            self._give_up(decision, child, unrecoverable)
             return
         self._apply_plan(decision)
 
@@ -280,21 +290,28 @@ class Supervisor(SupervisedActor):
             if not self._start_child(child, delay=message.delay):
                 return
 
-    def _give_up(self, decision: GiveUp, culprit: _Child) -> None:
+    def _give_up(self, decision: GiveUp, culprit: _Child,
+                 unrecoverable: UnrecoverableError | None) -> None:
         reason = culprit.last_failure or "exited"
-        self._log.bind(context="max_restart_intensity", child=culprit.name).error(
-            "restart intensity exceeded ({} restarts in {}s); giving up",
-            decision.restarts_in_period, self.spec.period,
-        )
+        if decision.unrecoverable:
+            self._log.bind(context="max_restart_intensity", child=culprit.name).error(
+                "child {} failed unrecoverably; giving up without restarting", culprit.name
+            )
+            message = (f"supervisor {self.label!r} gave up at once: {culprit.name!r} failed "
+                       f"unrecoverably: {reason}")
+        else:
+            self._log.bind(context="max_restart_intensity", child=culprit.name).error(
+                "restart intensity exceeded ({} restarts in {}s); giving up",
+                decision.restarts_in_period, self.spec.period,
+            )
+            message = (f"supervisor {self.label!r} exceeded {self.spec.intensity} restarts in "
+                       f"{self.spec.period}s; last failure of {culprit.name!r}: {reason}")
         publish(SupervisorGaveUp(self.label, decision.restarts_in_period, self.spec.period,
                                  reason, time.time()))
         self._stop_all("shutdown")
         for child in self.children:
             names.mark_down(child.name)
-        raise SupervisorGaveUpError(
-            f"supervisor {self.label!r} exceeded {self.spec.intensity} restarts in "
-            f"{self.spec.period}s; last failure of {culprit.name!r}: {reason}"
-        )
+        raise SupervisorGaveUpError(message, unrecoverable)
 
     # -- stopping --------------------------------------------------------------------------
 

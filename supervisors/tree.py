@@ -12,7 +12,7 @@ from loguru import logger
 from messages.supervision import ChildKind, DeadLetter, SupervisorStatus
 from supervisors import names
 from supervisors.actor import Link, linked
-from supervisors.errors import TreeFailed
+from supervisors.errors import TreeFailed, UnrecoverableError, unrecoverable_cause
 from supervisors.events import publish
 from supervisors.specs import SupervisorSpec, check_child_specs
 from supervisors.supervisor import StatusRequest, Supervisor
@@ -33,6 +33,11 @@ class Tree:
     def failed(self) -> bool:
         """True once the root exited abnormally (restart intensity exceeded at the top)."""
         return self._failed
+
+    @property
+    def unrecoverable(self) -> UnrecoverableError | None:
+        """The UnrecoverableError that stopped the tree at once, if that is why it failed."""
+        return unrecoverable_cause(self._link.failure)
 
     @property
     def root(self) -> pykka.ActorRef:

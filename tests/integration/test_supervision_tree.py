@@ -32,6 +32,7 @@ from supervisors import (
     SupervisedActor,
     SupervisorSpec,
     Tree,
+    UnrecoverableError,
     ask,
     resolve,
     start_tree,
@@ -484,3 +485,38 @@ def test_send_after_delivers_messages_to_self_without_threads(log: EventLog) -> 
     assert log.wait_for(lambda: ask("ticker", "poll", timeout=1) is True, timeout=5)
     stats = resolve("ticker", 1).proxy().statistics().get(timeout=2)
     assert stats.messages_handled >= 5 and stats.timers_pending == 0
+
+
+class BrokenState(SupervisedActor):
+    """Finds its persisted state damaged at start: no restart can help."""
+
+    def on_start(self) -> None:
+        raise UnrecoverableError("state in /tmp/x failed verification")
+
+
+def test_an_unrecoverable_start_failure_stops_the_tree_once_without_restarts(
+        log: EventLog) -> None:
+    journal: list[str] = []
+    spec = SupervisorSpec(
+        "node",
+        Strategy.ONE_FOR_ONE,
+        (
+            ChildSpec("keeper", functools.partial(Worker.start, "keeper", journal)),
+            SupervisorSpec("sub", Strategy.REST_FOR_ONE, (
+                ChildSpec("broken", BrokenState.start),
+                ChildSpec("after", functools.partial(Worker.start, "after", journal)),
+            ), intensity=50, period=60, backoff=FAST),
+        ),
+        intensity=50,
+        period=60,
+        backoff=FAST,
+    )
+    tree = run(log, spec)
+    assert tree.wait(5)
+    assert tree.failed
+    assert isinstance(tree.unrecoverable, UnrecoverableError)
+    assert "failed verification" in str(tree.unrecoverable)
+    assert log.of(ChildRestarted) == []
+    assert [e.supervisor for e in log.of(SupervisorGaveUp)] == ["sub", "node"]
+    assert not any(e.name == "sub/after" for e in log.of(ChildStarted))  # never started
+    assert journal == ["keeper"]

@@ -150,6 +150,14 @@ class TestStrategies:
                               RestartPlan)
         assert core.child_exited("c", abnormal=True, active=self.ALL, now=2.0) == GiveUp(3)
 
+    def test_an_unrecoverable_failure_gives_up_at_once_whatever_the_intensity(self) -> None:
+        for restart in Restart:
+            core = make_core(Strategy.ONE_FOR_ONE, {"a": restart}, intensity=100)
+            decision = core.child_exited("a", abnormal=True, active=set(), now=0.0,
+                                         unrecoverable=True)
+            assert decision == GiveUp(0, unrecoverable=True)
+            assert core.restarts_in_period(0.0) == 0
+
     def test_restarts_in_period_forgets_old_restarts(self) -> None:
         core = make_core(Strategy.ONE_FOR_ONE, period=5.0)
         core.child_exited("a", abnormal=True, active=set(), now=0.0)
