@@ -18,6 +18,7 @@ import pykka
 import pytest
 
 from actors.ledger import Reserve
+from actors.reconciler import reconcile_now
 from actors.trading import LEDGER, TRANSACTIONS
 from actors.transactions import GetStatistics
 from messages.ledger import ExportFormat, ExportLedger, ListLedgerEntries
@@ -32,6 +33,7 @@ from messages.orders import (
     NotAcceptingReason,
     OrderNotFound,
     OrderState,
+    ReconciliationView,
 )
 from simulator.server import RunningVenue
 from supervisors import Tree, names, supervisor_status
@@ -480,6 +482,30 @@ def test_a_burst_beyond_the_trading_queue_is_placed_once_each_never_rejected_as_
         truth = Counter(o["client_order_id"] for o in venue_orders(venue.url))
         assert [truth[v.client_order_id] for v in finals] == [1] * burst
         assert_books_equal_venue(venue.url)
+    finally:
+        handle.stop()
+        pykka.ActorRegistry.stop_all()
+
+
+def test_lookups_of_many_open_orders_never_queue_more_than_the_cap_ahead_of_other_reads(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """Open orders are looked up on the in-flight schedule; when the rate limit cannot keep up,
+    at most ``inflight_cap`` lookups are outstanding at once, so the reconciler's reads wait
+    behind a few of them, not behind a queue full of them (reconciling 1 000 open orders
+    missed every deadline)."""
+    handle = Node(venue.url, tmp_path, inflight_cap=3)
+    handle.config = attrs.evolve(handle.config, ratelimit=attrs.evolve(
+        handle.config.ratelimit, units_per_second=20.0))
+    handle.start()
+    try:
+        orders = [placed(place(f"rest-{i}", price=str(40000 + i))) for i in range(24)]
+        for order in orders:
+            wait_until(lambda o=order: get(o.id).state is OrderState.OPEN, timeout=30)
+        wait_until(lambda: statistics(NAMES.dispatcher).submitted > 150, timeout=30)
+        queued = statistics(NAMES.dispatcher).max_queued
+        assert queued["market_data"] <= 3 + 2, queued  # + the reconciler's reads
+        report = reconcile_now(20)
+        assert isinstance(report, ReconciliationView) and report.open_orders_seen == 24
     finally:
         handle.stop()
         pykka.ActorRegistry.stop_all()
