@@ -181,6 +181,7 @@ def endpoint_costs(api: Mapping[str, Any], default: float = 1.0) -> dict[str, fl
 
     Handles the shapes ccxt uses: nested groups, {path: cost}, {path: {'cost': c, ...}} and
     lists of paths (cost `default`). Groups are joined with '/', e.g. "public GET ticker/24hr".
+    A cost variant ({'cost': 1.2, 'noSymbol': 16}) is also listed under "<endpoint> <variant>".
     """
     costs: dict[str, float] = {}
 
@@ -193,6 +194,11 @@ def endpoint_costs(api: Mapping[str, Any], default: float = 1.0) -> dict[str, fl
                 if isinstance(value, Mapping):
                     for path, entry in value.items():
                         costs[prefix + str(path)] = _cost_of(entry, default)
+                        if isinstance(entry, Mapping):
+                            for variant, cost in entry.items():
+                                if variant != "cost" and isinstance(cost, int | float) \
+                                        and not isinstance(cost, bool):
+                                    costs[f"{prefix}{path} {variant}"] = float(cost)
                 elif isinstance(value, list | tuple):
                     for path in value:
                         costs[prefix + str(path)] = default
@@ -204,8 +210,10 @@ def endpoint_costs(api: Mapping[str, Any], default: float = 1.0) -> dict[str, fl
 
 
 # Unified ccxt methods of stock ccxt.binance (spot) and the endpoint each one calls
-# (observed against the venue, see /work/shared/exchanges.md). Costs with a 'noSymbol' or
-# 'byLimit' variant use the base cost: the gateway always passes a symbol and default limits.
+# (observed against the venue, see /work/shared/exchanges.md). Costs with a 'byLimit' variant
+# use the base cost (default limits). fetch_open_orders is priced as the reconciler calls it:
+# without a symbol (one all-markets query), the dearer 'noSymbol' variant; a per-market call
+# is then over-counted, the safe side.
 BINANCE_SPOT_ENDPOINTS: Mapping[str, str] = {
     "load_markets": "public GET exchangeInfo",
     "fetch_markets": "public GET exchangeInfo",
@@ -216,7 +224,7 @@ BINANCE_SPOT_ENDPOINTS: Mapping[str, str] = {
     "create_order": "private POST order",
     "fetch_order": "private GET order",
     "cancel_order": "private DELETE order",
-    "fetch_open_orders": "private GET openOrders",
+    "fetch_open_orders": "private GET openOrders noSymbol",
     "fetch_my_trades": "private GET myTrades",
 }
 

@@ -86,6 +86,9 @@ def test_endpoint_costs_from_real_ccxt_binance() -> None:
     assert table.cost_of("fetch_ticker") == 0.4
     assert table.cost_of("create_order") == 0.2
     assert table.cost_of("some_unmapped_method") == 1.0
+    # The reconciler reads open orders without a symbol: priced at that (dearer) variant.
+    assert costs["private GET openOrders"] == 1.2
+    assert table.cost_of("fetch_open_orders") == costs["private GET openOrders noSymbol"] == 16
     config = limiter_config_from_ccxt(binance, table)
     assert config.refill_per_second == 1000 / binance.rateLimit
 
