@@ -4,7 +4,8 @@ Each handler turns validated input into one command of ``messages.orders`` /
 ``messages.ledger``, asks the actor that owns it by name, and maps the typed answer to HTTP:
 an order placed 202 (the same ``client_id`` and content again 200, other content 409);
 invalid order or insufficient funds 422; frozen currency 409; not accepting orders (start-up
-reconciliation pending or failed) and venue unavailable 503; unknown order 404.
+reconciliation pending or failed) and venue unavailable 503; unknown order 404; unfreezing
+a currency that is not frozen 409.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from ironclad.http.errors import ApiError
 from ironclad.http.routes import Answer, ApiContext, Inputs, Operation, Reply, RouteGroup
 from ironclad.http.schema import Body, Field, Kind, message_schemas
 from messages.codec import to_dict
-from messages.ledger import Balances, GetBalances, LedgerEntries, ListLedgerEntries
+from messages.ledger import (
+    Balances,
+    GetBalances,
+    LedgerEntries,
+    ListLedgerEntries,
+    NotFrozen,
+    Unfreeze,
+    Unfrozen,
+)
 from messages.orders import (
     CancelOrder,
     GetOrder,
@@ -67,6 +76,17 @@ PLACE_ORDER = Body(
     ),
 )
 
+UNFREEZE = Body(
+    schema_name="UnfreezeBody",
+    description="Lift the freeze of one currency on the node's venue (journaled with reason).",
+    fields=(
+        Field(name="currency", kind=Kind.STRING, required=True, max_length=16,
+              description="the frozen currency, e.g. USDT"),
+        Field(name="reason", kind=Kind.STRING, required=True, max_length=500,
+              description="why it is safe to trade again (kept in the ledger's audit trail)"),
+    ),
+)
+
 _ORDER_ID = Field(name="id", kind=Kind.STRING, max_length=64, description="the node's order id")
 _STATE = Field(name="state", kind=Kind.CHOICE, choices=tuple(s.value for s in OrderState),
                description="only orders in this state")
@@ -112,6 +132,10 @@ def _refusal(reply: object) -> ApiError:
         return ApiError(404, "order_not_found", f"no order {key!r}", "id")
     if isinstance(reply, VenueUnavailable):
         return ApiError(503, "venue_unavailable", reply.message)
+    if isinstance(reply, NotFrozen):
+        return ApiError(409, "not_frozen",
+                        f"trading in {reply.currency} on {reply.venue} is not frozen; "
+                        "nothing changed", "currency")
     raise TypeError(f"unexpected answer {type(reply).__name__}: {reply!r}")
 
 
@@ -162,6 +186,12 @@ def orders_routes(context: ApiContext) -> RouteGroup:
         if not isinstance(reply, LedgerEntries):
             raise _refusal(reply)
         return Answer(200, to_dict(reply, LedgerEntries))
+
+    async def unfreeze(inputs: Inputs) -> Answer:
+        reply = await context.ask(LEDGER, Unfreeze(**inputs.body))
+        if not isinstance(reply, Unfrozen):
+            raise _refusal(reply)
+        return Answer(200, to_dict(reply, Unfrozen))
 
     async def reconcile(_inputs: Inputs) -> Answer:
         reply = await context.ask(RECONCILER, Reconcile(), timeout=context.reconcile_timeout)
@@ -231,6 +261,22 @@ def orders_routes(context: ApiContext) -> RouteGroup:
                      503: Reply("unavailable", error), 504: Reply("timeout", error)},
         ),
         Operation(
+            method="POST", path="/ledger/unfreeze", operation_id="unfreezeCurrency",
+            summary="Lift a currency's trading freeze (operator)",
+            description=(
+                "A reconciliation difference beyond tolerance freezes new orders in that "
+                "currency (cancels still go). Once the difference is explained, lift the "
+                "freeze; it is journaled with the reason. A later reconciliation that finds "
+                "the difference again freezes it again."),
+            handler=unfreeze, body=UNFREEZE,
+            replies={200: Reply("unfrozen: new orders in the currency are accepted again",
+                                "Unfrozen"),
+                     400: Reply("the body is not a JSON object", error),
+                     409: Reply("the currency is not frozen: nothing changed", error),
+                     422: Reply("missing, unknown or invalid field", error),
+                     503: Reply("unavailable", error), 504: Reply("timeout", error)},
+        ),
+        Operation(
             method="POST", path="/reconcile", operation_id="reconcile",
             summary="Run one reconciliation against the venue and answer its report",
             handler=reconcile,
@@ -240,7 +286,7 @@ def orders_routes(context: ApiContext) -> RouteGroup:
         ),
     )
     schemas: dict[str, Any] = {}
-    for cls in (OrderView, OrderList, Balances, LedgerEntries, ReconciliationView):
+    for cls in (OrderView, OrderList, Balances, LedgerEntries, ReconciliationView, Unfrozen):
         schemas.update(message_schemas(cls))
     return RouteGroup(tag="orders", description="Orders, balances, the ledger, reconciliation.",
                       operations=operations, schemas=schemas)

@@ -50,6 +50,7 @@ class Node:
     base: str
     venue_url: str
     document: dict[str, Any]
+    venue: Any  # the in-process venue's handle (its engine, to drift a balance)
 
     def conforms(self, operation: str, status: int, payload: Any) -> None:
         for path in self.document["paths"].values():
@@ -87,7 +88,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
             # Orders are accepted once start-up reconciliation succeeded.
             wait_until(lambda: call(base, "GET", "/orders")[0] == 200, 20, "node serving")
             _, document = call(base, "GET", "/openapi.json")
-            yield Node(base, venue.url, document)
+            yield Node(base, venue.url, document, venue)
         finally:
             assert tree.stop(timeout=20)
 
@@ -204,6 +205,41 @@ def test_refusals_change_nothing_at_the_venue(node: Node) -> None:
     assert node.venue_orders() == before
     status, listed = call(node.base, "GET", "/orders")
     assert {o["client_id"] for o in listed["orders"]} == {"rest-1"}
+
+
+def test_an_operator_unfreezes_a_currency_over_http(node: Node) -> None:
+    ready_to_trade(node.base, RESTING)  # start-up reconciliation is done
+    node.venue.venue.engine.drift_balance("demo-key", "USDT", Decimal("25"))
+    status, report = call(node.base, "POST", "/reconcile")
+    usdt = next(c for c in report["currencies"] if c["currency"] == "USDT")
+    assert usdt["outcome"] == "discrepancy" and usdt["frozen"], report
+    buy = {**RESTING, "client_id": "after-freeze"}
+    status, refused = call(node.base, "POST", "/orders", buy)
+    assert status == 409 and refused["error"]["code"] == "trading_frozen", refused
+
+    for body, field in [({"currency": "USDT"}, "reason"), ({"reason": "checked"}, "currency"),
+                        ({"currency": "USDT", "reason": "x", "venue": "sim"}, "venue"),
+                        ({"currency": 5, "reason": "checked"}, "currency")]:
+        status, answer = call(node.base, "POST", "/ledger/unfreeze", body)
+        assert status == 422 and answer["error"]["field"] == field, (body, answer)
+        node.conforms("unfreezeCurrency", 422, answer)
+    assert call(node.base, "POST", "/orders", buy)[0] == 409  # still frozen: nothing changed
+
+    unfreeze = {"currency": "USDT", "reason": "drift explained by a deposit"}
+    status, unfrozen = call(node.base, "POST", "/ledger/unfreeze", unfreeze)
+    assert (status, unfrozen) == (200, {"venue": "sim", "currency": "USDT"})
+    node.conforms("unfreezeCurrency", 200, unfrozen)
+    status, again = call(node.base, "POST", "/ledger/unfreeze", unfreeze)
+    assert status == 409 and again["error"]["code"] == "not_frozen", again
+    node.conforms("unfreezeCurrency", 409, again)
+    _, balances = call(node.base, "GET", "/balances")
+    assert next(b for b in balances["balances"] if b["currency"] == "USDT")["frozen"] is None
+    _, entries = call(node.base, "GET", "/ledger/entries?currency=USDT")
+    assert "drift explained by a deposit" in entries["entries"][-1]["cause"], entries
+
+    status, order = call(node.base, "POST", "/orders", buy)
+    assert status == 202 and order["client_id"] == "after-freeze", order
+    node.order_until(order["id"], ("open",))
 
 
 def test_no_orders_while_the_venue_cannot_be_reached(tmp_path: Path) -> None:
