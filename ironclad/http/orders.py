@@ -12,14 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import Response
+
 from ironclad.http.errors import ApiError
 from ironclad.http.routes import Answer, ApiContext, Inputs, Operation, Reply, RouteGroup
 from ironclad.http.schema import Body, Field, Kind, message_schemas
 from messages.codec import to_dict
 from messages.ledger import (
     Balances,
+    ExportFormat,
+    ExportLedger,
     GetBalances,
     LedgerEntries,
+    LedgerExport,
     ListLedgerEntries,
     NotFrozen,
     Unfreeze,
@@ -86,6 +91,13 @@ UNFREEZE = Body(
               description="why it is safe to trade again (kept in the ledger's audit trail)"),
     ),
 )
+
+_EXPORT_FORMAT = Field(name="format", kind=Kind.CHOICE,
+                       choices=tuple(f.value for f in ExportFormat),
+                       description="csv (one row per posting; the default) or beancount")
+#: The media type of each export format.
+_EXPORT_MEDIA = {ExportFormat.CSV: "text/csv; charset=utf-8",
+                 ExportFormat.BEANCOUNT: "text/plain; charset=utf-8"}
 
 _ORDER_ID = Field(name="id", kind=Kind.STRING, max_length=64, description="the node's order id")
 _STATE = Field(name="state", kind=Kind.CHOICE, choices=tuple(s.value for s in OrderState),
@@ -187,6 +199,13 @@ def orders_routes(context: ApiContext) -> RouteGroup:
             raise _refusal(reply)
         return Answer(200, to_dict(reply, LedgerEntries))
 
+    async def export_ledger(inputs: Inputs) -> Response:
+        format = ExportFormat(inputs.query.get("format", ExportFormat.CSV.value))
+        reply = await context.ask(LEDGER, ExportLedger(format=format))
+        if not isinstance(reply, LedgerExport):
+            raise _refusal(reply)
+        return Response(reply.text, status_code=200, media_type=_EXPORT_MEDIA[format])
+
     async def unfreeze(inputs: Inputs) -> Answer:
         reply = await context.ask(LEDGER, Unfreeze(**inputs.body))
         if not isinstance(reply, Unfrozen):
@@ -257,6 +276,18 @@ def orders_routes(context: ApiContext) -> RouteGroup:
             summary="The audit trail: ledger entries by order, currency and time",
             handler=ledger_entries, query_params=_LEDGER_FILTERS,
             replies={200: Reply("entries, oldest first", "LedgerEntries"),
+                     400: Reply("bad query parameter", error),
+                     503: Reply("unavailable", error), 504: Reply("timeout", error)},
+        ),
+        Operation(
+            method="GET", path="/ledger/export", operation_id="exportLedger",
+            summary="Every ledger entry as CSV or beancount (the accountant's copy)",
+            description=(
+                "csv: text/csv, one row per posting (id, time, kind, cause, order_id, "
+                "transfer_id, account, currency, amount). beancount: text/plain that "
+                "bean-check accepts, with balance assertions of the derived balances."),
+            handler=export_ledger, query_params=(_EXPORT_FORMAT,),
+            replies={200: Reply("text/csv or text/plain (beancount), by format"),
                      400: Reply("bad query parameter", error),
                      503: Reply("unavailable", error), 504: Reply("timeout", error)},
         ),

@@ -7,6 +7,8 @@ is validated against the schema the OpenAPI document declares for it.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
+from beancount import loader
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
@@ -22,7 +25,7 @@ from ironclad.config import Config, HttpConfig, NodeConfig, TradingConfig, Venue
 from ironclad.http.orders import LEDGER, RECONCILER, TRANSACTIONS
 from ironclad.node import build_node_spec
 from supervisors import ask, start_tree
-from tests.helpers_control_api import call, free_port, sim, wait_until
+from tests.helpers_control_api import call, free_port, request, sim, wait_until
 from tests.helpers_venue import running_venue
 
 pytestmark = pytest.mark.timeout(90)
@@ -185,6 +188,42 @@ def test_fills_reach_the_ledger_and_balances_equal_the_venue(node: Node) -> None
         venue = wallets.get(row["currency"], {"free": "0", "locked": "0"})
         assert Decimal(row["total"]) == Decimal(venue["free"]) + Decimal(venue["locked"]), row
         assert Decimal(row["total"]) == Decimal(row["available"]) + Decimal(row["reserved"])
+
+
+def _text(base: str, path: str) -> tuple[int, dict[str, str], str]:
+    status, headers, raw = request(base, "GET", path)
+    return status, {k.lower(): v for k, v in headers.items()}, raw.decode()
+
+
+def test_the_ledger_exports_over_http_as_csv_and_checkable_beancount(node: Node) -> None:
+    _, order = ready_to_trade(node.base, {"client_id": "exp-1", "symbol": "BTC/USDT",
+                                          "side": "buy", "type": "limit", "amount": "0.002",
+                                          "price": "200000"})
+    assert node.order_until(order["id"], CLOSED)["state"] == "filled"
+    wait_until(lambda: call(node.base, "GET", f"/orders/{order['id']}")[1]["settled"], 20,
+               "settled")
+
+    status, headers, text = _text(node.base, "/ledger/export?format=beancount")
+    assert status == 200 and headers["content-type"].startswith("text/plain"), text[:500]
+    entries, errors, _options = loader.load_string(text)
+    assert errors == [] and entries, errors
+    assert order["id"] in text
+
+    for query in ("?format=csv", ""):  # CSV is the default
+        status, headers, text = _text(node.base, f"/ledger/export{query}")
+        assert status == 200 and headers["content-type"].startswith("text/csv"), text[:500]
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert any(r["order_id"] == order["id"] for r in rows), rows[:3]
+        sums: dict[str, Decimal] = {}
+        for row in rows:
+            if row["amount"]:
+                sums[row["currency"]] = sums.get(row["currency"], Decimal(0)) + Decimal(
+                    row["amount"])
+        assert sums and set(sums.values()) == {Decimal(0)}, sums  # double entry
+
+    status, body = call(node.base, "GET", "/ledger/export?format=xlsx")
+    assert status == 400 and body["error"]["field"] == "format", body
+    node.conforms("exportLedger", 400, body)
 
 
 def test_refusals_change_nothing_at_the_venue(node: Node) -> None:

@@ -487,7 +487,7 @@ def test_openapi_document_is_valid_and_describes_every_route(api: Api) -> None:
     validate(api.document)
     paths = api.document["paths"]
     assert set(paths) == {"/orders", "/orders/{id}", "/balances", "/ledger/entries",
-                          "/ledger/unfreeze", "/reconcile", "/openapi.json",
+                          "/ledger/unfreeze", "/ledger/export", "/reconcile", "/openapi.json",
                           # observability (issue 6): health, status, metrics and alerts
                           "/health", "/status", "/metrics", "/alerts", "/alerts/{id}/ack",
                           "/silences", "/notifications",
