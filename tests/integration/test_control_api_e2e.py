@@ -227,7 +227,9 @@ def test_the_ledger_exports_over_http_as_csv_and_checkable_beancount(node: Node)
 
 
 def test_refusals_change_nothing_at_the_venue(node: Node) -> None:
-    ready_to_trade(node.base, RESTING)
+    _, resting = ready_to_trade(node.base, RESTING)
+    # A 202 is durable, not yet on the wire: snapshot the venue once the order reached it.
+    node.order_until(resting["id"], ("open",))
     before = node.venue_orders()
     cases = [
         ({**RESTING, "client_id": "p-1", "amount": "0.0000001"}, 422, "amount"),
