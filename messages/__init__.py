@@ -65,7 +65,9 @@ from messages.codec import (
     converter,
     from_dict,
     from_json,
+    plain_decimal,
     register_tagged_union,
+    to_api_dict,
     to_dict,
     to_json,
 )
@@ -204,6 +206,8 @@ __all__ = [
     "from_dict",
     "from_json",
     "to_dict",
+    "to_api_dict",
+    "plain_decimal",
     "to_json",
     # exchange
     "Category",

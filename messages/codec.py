@@ -7,6 +7,9 @@ message classes (e.g. :data:`~messages.exchange.ExchangeReply`) carries a ``"_ty
 
 Decoding is strict: no coercion (``"5"`` is not an int), unknown or missing keys are errors,
 and every failure is a :class:`MessageDecodeError` naming the field path (``$.args[2]``).
+
+:func:`to_api_dict` is the same encoding with every Decimal in plain fixed-point
+(:func:`plain_decimal`: ``0E-8`` is ``"0"``), the form the control API also takes as input.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ __all__ = [
     "converter",
     "register_tagged_union",
     "to_dict",
+    "to_api_dict",
+    "plain_decimal",
     "from_dict",
     "to_json",
     "from_json",
@@ -105,14 +110,26 @@ def _structure_datetime(value: Any, _type: Any) -> datetime:
     return moment
 
 
-def _unstructure_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return {DECIMAL_TAG: str(value)}
-    if isinstance(value, tuple):
-        return [_unstructure_value(item) for item in value]
-    if isinstance(value, FrozenMap):
-        return {key: _unstructure_value(item) for key, item in value.items()}
-    return value
+def plain_decimal(value: Decimal) -> str:
+    """``value`` in fixed-point without exponent or trailing fractional zeros, exactly
+    (``0E-8`` → ``"0"``, ``1.50`` → ``"1.5"``, ``3E+4`` → ``"30000"``; never rounded)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _unstructure_value_with(decimal_text: Any) -> Any:
+    def unstructure(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return {DECIMAL_TAG: decimal_text(value)}
+        if isinstance(value, tuple):
+            return [unstructure(item) for item in value]
+        if isinstance(value, FrozenMap):
+            return {key: unstructure(item) for key, item in value.items()}
+        return value
+
+    return unstructure
 
 
 def _structure_value_at(data: Any, path: str) -> Value:
@@ -168,7 +185,9 @@ def _tuple_hook(conv: cattrs.Converter) -> Any:
     return structure
 
 
-def _make_converter() -> cattrs.Converter:
+def _make_converter(decimal_text: Any = str) -> cattrs.Converter:
+    """The converter; ``decimal_text`` writes a Decimal (``str`` keeps its exponent)."""
+    unstructure_value = _unstructure_value_with(decimal_text)
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     conv.register_structure_hook_func(_is_homogeneous_tuple, _tuple_hook(conv))
     conv.register_structure_hook(str, lambda v, _t: _expect(v, str, "a string"))
@@ -176,20 +195,22 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, lambda v, _t: _expect(v, bool, "a boolean"))
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(Decimal, _structure_decimal)
-    conv.register_unstructure_hook(Decimal, str)
+    conv.register_unstructure_hook(Decimal, decimal_text)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(FrozenMap, _structure_frozen_map)
-    conv.register_unstructure_hook(FrozenMap, _unstructure_value)
+    conv.register_unstructure_hook(FrozenMap, unstructure_value)
     conv.register_structure_hook_func(
         lambda t: t == Value, lambda v, _t: _structure_value_at(v, "$")
     )
-    conv.register_unstructure_hook_func(lambda t: t == Value, _unstructure_value)
+    conv.register_unstructure_hook_func(lambda t: t == Value, unstructure_value)
     return conv
 
 
 #: The one converter for every message type.
 converter = _make_converter()
+#: The same encoding for the control API's answers: Decimals in plain fixed-point.
+_api_converter = _make_converter(plain_decimal)
 
 
 def register_tagged_union(union: Any) -> None:
@@ -199,6 +220,7 @@ def register_tagged_union(union: Any) -> None:
     at import, for its union (as done below for the exchange replies and supervision events).
     """
     configure_tagged_union(union, converter)
+    configure_tagged_union(union, _api_converter)
 
 
 register_tagged_union(ExchangeErrorReply)
@@ -213,6 +235,12 @@ def to_dict(message: Any, as_type: Any = None) -> Any:
     so that ``from_dict(ExchangeReply, ...)`` can tell the members apart.
     """
     return converter.unstructure(message, unstructure_as=as_type or type(message))
+
+
+def to_api_dict(message: Any, as_type: Any = None) -> Any:
+    """As :func:`to_dict`, with every Decimal as :func:`plain_decimal` text (for the
+    control API, whose inputs refuse exponents)."""
+    return _api_converter.unstructure(message, unstructure_as=as_type or type(message))
 
 
 def _describe(error: BaseException) -> str:

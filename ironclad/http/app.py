@@ -23,6 +23,7 @@ from ironclad.http.errors import ApiError
 from ironclad.http.openapi import openapi_document
 from ironclad.http.routes import Answer, Inputs, Operation, Reply, RouteGroup
 from ironclad.http.schema import parse_query
+from messages.codec import plain_decimal
 
 __all__ = ["API_TITLE", "build_app", "json_response"]
 
@@ -36,12 +37,13 @@ _MAX_BODY = 64 * 1024
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return plain_decimal(value)
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response; Decimals become strings (never floats)."""
+    """A JSON response; Decimals become plain decimal strings (never floats, never an
+    exponent: the form the API takes as input)."""
     body = json.dumps(payload, default=_default, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 

@@ -17,6 +17,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -42,7 +43,7 @@ from messages.alerts import (
     SilenceList,
 )
 from messages.base import FrozenMap
-from messages.codec import to_dict
+from messages.codec import plain_decimal, to_api_dict
 
 __all__ = ["HEALTH_ACTOR", "ALERT_MANAGER_ACTOR", "observability_routes", "parse_matchers",
            "record_schemas", "to_json"]
@@ -85,7 +86,7 @@ def parse_matchers(text: str) -> tuple[LabelMatcher, ...]:
 
 def to_json(value: Any) -> Any:
     """A JSON-ready copy of an attrs record tree: enums by value, datetimes ISO 8601, tuple
-    keys joined with '/', Decimals as strings."""
+    keys joined with '/', Decimals as plain decimal strings."""
     if attrs.has(type(value)):
         return {f.name: to_json(getattr(value, f.name)) for f in attrs.fields(type(value))}
     if isinstance(value, enum.Enum):
@@ -99,6 +100,8 @@ def to_json(value: Any) -> Any:
         return [to_json(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
     return str(value)
 
 
@@ -271,7 +274,7 @@ def observability_routes(context: ApiContext) -> RouteGroup:
             limit=query.get("limit", 100)))
         if not isinstance(reply, AlertList):
             raise TypeError(f"unexpected answer {type(reply).__name__}")
-        return Answer(200, to_dict(reply, AlertList))
+        return Answer(200, to_api_dict(reply, AlertList))
 
     async def ack_alert(inputs: Inputs) -> Answer:
         body = inputs.body
@@ -280,7 +283,7 @@ def observability_routes(context: ApiContext) -> RouteGroup:
             duration=None if "duration" not in body else float(body["duration"])))
         if isinstance(reply, AlertCommandRejected):
             raise _refused(reply)
-        return Answer(200, to_dict(reply, Alert))
+        return Answer(200, to_api_dict(reply, Alert))
 
     async def create_silence(inputs: Inputs) -> Answer:
         body = inputs.body
@@ -293,17 +296,17 @@ def observability_routes(context: ApiContext) -> RouteGroup:
             created_by=body["created_by"], comment=body.get("comment", "")))
         if isinstance(reply, AlertCommandRejected):
             raise ApiError(422, "invalid_silence", reply.reason, "matchers")
-        return Answer(201, to_dict(reply, Silence))
+        return Answer(201, to_api_dict(reply, Silence))
 
     async def list_silences(inputs: Inputs) -> Answer:
         reply = await context.ask(ALERT_MANAGER_ACTOR, ListSilences(
             include_expired=inputs.query.get("include_expired") == "true"))
-        return Answer(200, to_dict(reply, SilenceList))
+        return Answer(200, to_api_dict(reply, SilenceList))
 
     async def list_notifications(inputs: Inputs) -> Answer:
         reply = await context.ask(ALERT_MANAGER_ACTOR,
                                   ListNotifications(limit=inputs.query.get("limit", 50)))
-        return Answer(200, to_dict(reply, NotificationList))
+        return Answer(200, to_api_dict(reply, NotificationList))
 
     error = "Error"
     unavailable = {503: Reply("the answering actor is unavailable", error),

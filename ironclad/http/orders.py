@@ -17,7 +17,7 @@ from starlette.responses import Response
 from ironclad.http.errors import ApiError
 from ironclad.http.routes import Answer, ApiContext, Inputs, Operation, Reply, RouteGroup
 from ironclad.http.schema import Body, Field, Kind, message_schemas
-from messages.codec import to_dict
+from messages.codec import to_api_dict
 from messages.ledger import (
     Balances,
     ExportFormat,
@@ -119,7 +119,7 @@ _LEDGER_FILTERS = (
 
 
 def _order(view: OrderView) -> dict[str, Any]:
-    return to_dict(view, OrderView)  # type: ignore[no-any-return]
+    return to_api_dict(view, OrderView)  # type: ignore[no-any-return]
 
 
 def _refusal(reply: object) -> ApiError:
@@ -174,7 +174,7 @@ def orders_routes(context: ApiContext) -> RouteGroup:
         reply = await context.ask(TRANSACTIONS, ListOrders(**query))
         if not isinstance(reply, OrderList):
             raise _refusal(reply)
-        return Answer(200, to_dict(reply, OrderList))
+        return Answer(200, to_api_dict(reply, OrderList))
 
     async def cancel_order(inputs: Inputs) -> Answer:
         reply = await context.ask(TRANSACTIONS, CancelOrder(id=inputs.path["id"]))
@@ -186,7 +186,7 @@ def orders_routes(context: ApiContext) -> RouteGroup:
         reply = await context.ask(LEDGER, GetBalances())
         if not isinstance(reply, Balances):
             raise _refusal(reply)
-        return Answer(200, to_dict(reply, Balances))
+        return Answer(200, to_api_dict(reply, Balances))
 
     async def ledger_entries(inputs: Inputs) -> Answer:
         query = inputs.query
@@ -197,7 +197,7 @@ def orders_routes(context: ApiContext) -> RouteGroup:
             raise ApiError(400, reply.code, reply.message, reply.field)
         if not isinstance(reply, LedgerEntries):
             raise _refusal(reply)
-        return Answer(200, to_dict(reply, LedgerEntries))
+        return Answer(200, to_api_dict(reply, LedgerEntries))
 
     async def export_ledger(inputs: Inputs) -> Response:
         format = ExportFormat(inputs.query.get("format", ExportFormat.CSV.value))
@@ -210,13 +210,13 @@ def orders_routes(context: ApiContext) -> RouteGroup:
         reply = await context.ask(LEDGER, Unfreeze(**inputs.body))
         if not isinstance(reply, Unfrozen):
             raise _refusal(reply)
-        return Answer(200, to_dict(reply, Unfrozen))
+        return Answer(200, to_api_dict(reply, Unfrozen))
 
     async def reconcile(_inputs: Inputs) -> Answer:
         reply = await context.ask(RECONCILER, Reconcile(), timeout=context.reconcile_timeout)
         if not isinstance(reply, ReconciliationView):
             raise _refusal(reply)
-        return Answer(200, to_dict(reply, ReconciliationView))
+        return Answer(200, to_api_dict(reply, ReconciliationView))
 
     error = "Error"
     operations = (

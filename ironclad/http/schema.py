@@ -222,8 +222,8 @@ def message_schemas(cls: type) -> dict[str, dict[str, Any]]:
         if kind is int:
             return {"type": "integer"}
         if kind is Decimal:
-            return {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
-                    "description": "a decimal string"}
+            return {"type": "string", "pattern": DECIMAL_PATTERN,
+                    "description": "a plain decimal string (no exponent), as inputs take"}
         if kind is datetime:
             return {"type": "string", "format": "date-time"}
         if isinstance(kind, type) and issubclass(kind, enum.Enum):

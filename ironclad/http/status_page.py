@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from ironclad.http.errors import ApiError
 from ironclad.http.routes import Answer, ApiContext, Inputs, Operation, Reply, RouteGroup
 from ironclad.http.schema import Field, Kind
+from messages.codec import plain_decimal
 
 __all__ = ["status_page_routes"]
 
@@ -77,7 +79,13 @@ def _detail(reply: Any) -> str:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """A venue figure as the API writes decimals (plain, no exponent)."""
+    if value is None:
+        return None
+    try:
+        return plain_decimal(Decimal(str(value)))
+    except InvalidOperation:
+        return str(value)
 
 
 def status_page_routes(context: ApiContext) -> RouteGroup:
