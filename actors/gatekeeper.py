@@ -37,7 +37,7 @@ from messages.exchange import (
     ExchangeResult,
     Overloaded,
 )
-from supervisors import ActorCrashed, ActorUnavailable, NameNotFound, SupervisedActor, names
+from supervisors import ActorUnavailable, NameNotFound, SupervisedActor, names
 
 __all__ = ["Gatekeeper", "GatekeeperStatistics"]
 
@@ -83,6 +83,8 @@ class Gatekeeper(SupervisedActor):
         self._pending: dict[str, tuple[float, list[tuple[BreakerKey, Permit]]]] = {}
         self._admitted = self._open = self._stale = self._refused = 0
         self._entrance: PoolEntrance | None = None
+        #: The pending answer to GetPoolEntrance asked of a restarted dispatcher.
+        self._entrance_reply: pykka.Future[PoolEntrance] | None = None
 
     def on_start(self) -> None:
         self._entrance = names.ask(self._names.dispatcher, GetPoolEntrance(), timeout=5.0)
@@ -138,21 +140,38 @@ class Gatekeeper(SupervisedActor):
         self._pending[request.id] = (request.deadline, permits)
         self._admitted += 1
         work = Work(request, call.reply)
+        if self._entrance is None:
+            self._entrance = self._new_entrance()
         if self._entrance is not None and self._entrance.submit(work):
             return
-        # The dispatcher restarted: send this call as a message (waiting for the new one, if
-        # need be) and fetch the new entrance for the next calls.
+        # The dispatcher restarted. Never wait for its successor here (every caller would
+        # stall behind this one): send the call as a message if the new one is up, else
+        # refuse it, nothing sent; the new entrance is asked for without waiting.
         self._entrance = None
         try:
-            names.tell(self._names.dispatcher, work, timeout=min(1.0, request.remaining(now)))
-            self._entrance = names.ask(self._names.dispatcher, GetPoolEntrance(), timeout=1.0)
-        except (ActorUnavailable, NameNotFound):
-            if not call.reply.answered:
-                self._release(request.id, Outcome.IGNORED, 0.0, now)
-                call.reply.answer(Overloaded(request_id=request.id,
-                                             reason="the pool is restarting; nothing was sent"))
-        except (ActorCrashed, pykka.Timeout):
-            pass  # the call was delivered; the entrance is fetched on the next call
+            dispatcher = names.resolve(self._names.dispatcher, 0.0)
+            dispatcher.tell(work)
+        except (ActorUnavailable, NameNotFound, pykka.ActorDeadError):
+            self._release(request.id, Outcome.IGNORED, 0.0, now)
+            call.reply.answer(Overloaded(request_id=request.id,
+                                         reason="the pool is restarting; nothing was sent"))
+            return
+        if self._entrance_reply is None:
+            self._entrance_reply = dispatcher.ask(GetPoolEntrance(), block=False)
+
+    def _new_entrance(self) -> PoolEntrance | None:
+        """The restarted dispatcher's entrance if its answer has arrived (never waits)."""
+        if self._entrance_reply is None:
+            return None
+        try:
+            entrance = self._entrance_reply.get(timeout=0)
+        except pykka.Timeout:
+            return None
+        except Exception:  # noqa: BLE001 - it died before answering: ask its successor
+            self._entrance_reply = None
+            return None
+        self._entrance_reply = None
+        return entrance
 
     def _refusal(self, request: ExchangeRequest, now: float) -> Any:
         if request.venue != self._names.venue:

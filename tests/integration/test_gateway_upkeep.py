@@ -3,18 +3,23 @@ network failures, and calls flowing again after the dispatcher or gatekeeper cra
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from actors import GetStatistics, call
-from messages.exchange import ExchangeFailed, ExchangeResult
+from ironclad.config import BackoffConfig
+from messages.exchange import Category, ExchangeFailed, ExchangeResult, Overloaded
 from simulator.server import RunningVenue
 from supervisors import names
 from tests.helpers_gateway import (
     NAMES,
     balance,
+    breaker_state,
     gateway_config,
     start_gateway,
     statistics,
@@ -75,5 +80,49 @@ def test_calls_flow_again_after_a_gateway_actor_crashed(venue: RunningVenue, tmp
         assert isinstance(call(balance()), ExchangeResult)
         pool = names.ask(NAMES.dispatcher, GetStatistics(), timeout=5)
         assert pool.known_workers == 2
+    finally:
+        assert tree.stop(10)
+
+
+def test_a_restarting_dispatcher_never_stalls_the_gatekeeper(venue: RunningVenue,
+                                                             tmp_path: Path) -> None:
+    """While the dispatcher is down (a slow restart: 1.5 s backoff) every call is answered at
+    once with Overloaded, nothing sent, instead of the gatekeeper waiting for the new pool;
+    once it is back, calls flow again and the breakers never counted the refusals."""
+    config = gateway_config(venue.url, tmp_path, pool={"workers": 2})
+    config = attrs.evolve(config, supervision=attrs.evolve(config.supervision, backoff=(
+        BackoffConfig(initial=1.5, factor=1.0, max=1.5, jitter=0.0))))
+    tree = start_gateway(config)
+    try:
+        assert isinstance(call(ticker()), ExchangeResult)
+        before = names.resolve(NAMES.dispatcher, 1.0)
+        before.tell(Bogus())
+        wait_until(lambda: names.registered().get(NAMES.dispatcher) is None)
+
+        replies: list[tuple[float, object]] = []
+
+        def timed_call() -> None:
+            started = time.monotonic()
+            reply = call(ticker())
+            replies.append((time.monotonic() - started, reply))
+
+        callers = [threading.Thread(target=timed_call) for _ in range(3)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(10)
+        assert len(replies) == 3
+        for elapsed, reply in replies:
+            assert isinstance(reply, Overloaded) and "restarting" in reply.reason, reply
+            assert elapsed < 0.3, f"a caller waited {elapsed:.2f}s for the restarting pool"
+        gatekeeper = statistics(NAMES.gatekeeper)
+        assert gatekeeper.pending == 0  # the refused calls' permits were released
+        assert breaker_state(Category.MARKET_DATA) == "closed"
+
+        wait_until(lambda: names.registered().get(NAMES.dispatcher) not in (None, before), 10)
+        assert isinstance(call(ticker()), ExchangeResult)
+        assert isinstance(call(balance()), ExchangeResult)
+        wait_until(lambda: names.ask(NAMES.dispatcher, GetStatistics(),
+                                     timeout=5).known_workers == 2)
     finally:
         assert tree.stop(10)
