@@ -5,7 +5,7 @@ response lost after execution, 503s, latency) and the node (``python run.py``) o
 dir. Callers POST a seeded stream of orders, retrying each with the same ``client_id`` until
 they get an answer (and cancel some); a killer SIGKILLs the node at seeded moments — when the
 venue has seen a seeded number of orders — and restarts it on the same data dir. After
-recovery, the venue's ``/_sim`` ground truth is the judge:
+recovery, the venue's ``/_sim`` ground truth is the judge (for each of two seeds):
 
 - every client id has exactly one node order and at most one venue order;
 - every venue order is known to the node;
@@ -33,21 +33,22 @@ from tests.helpers_control_api import (
     wait_until,
 )
 
-SEED = 20261124
+#: Each seed is its own run: order stream, kill moments, the venue's faults and prices.
+SEEDS = (20261124, 4242)
 KILLS = 4
 ORDERS = 48
 CALLERS = 3
 UNSETTLED = ("prepared", "submitting", "unknown")
 _RETRY_PAUSE = 0.05
 
-FAULTS = {"seed": SEED, "rules": [
+FAULT_RULES = [
     {"endpoint": "create_order", "fault": "lose_response", "probability": 0.2},
     {"endpoint": "create_order", "fault": "error_503", "probability": 0.1},
     {"endpoint": "cancel_order", "fault": "lose_response", "probability": 0.2},
     {"endpoint": "fetch_order", "fault": "error_503", "probability": 0.1},
     {"endpoint": "*", "fault": "latency", "probability": 0.3, "latency_ms": 30,
      "jitter_ms": 30},
-]}
+]
 
 #: Short protocol timings so that ambiguous orders resolve within the test's budget.
 NODE_CONFIG = """
@@ -60,7 +61,7 @@ reconcile_retry = 0.5
 """
 
 
-def order_stream(rng: random.Random) -> list[dict[str, Any]]:
+def order_stream(rng: random.Random, seed: int) -> list[dict[str, Any]]:
     """Seeded orders: resting limit buys (stay open, some cancelled), crossing limits and
     market orders (fill), on BTC/USDT and ETH/USDT."""
     orders = []
@@ -70,7 +71,7 @@ def order_stream(rng: random.Random) -> list[dict[str, Any]]:
         amount = {"BTC/USDT": "0.001", "ETH/USDT": "0.01"}[symbol]
         far = {"BTC/USDT": "20000", "ETH/USDT": "500"}[symbol]
         high = {"BTC/USDT": "200000", "ETH/USDT": "20000"}[symbol]
-        body = {"client_id": f"chaos-{SEED}-{number}", "symbol": symbol, "amount": amount}
+        body = {"client_id": f"chaos-{seed}-{number}", "symbol": symbol, "amount": amount}
         if kind == "rest":
             body.update(side="buy", type="limit", price=far)
         elif kind == "cross":
@@ -84,9 +85,9 @@ def order_stream(rng: random.Random) -> list[dict[str, Any]]:
 class Cluster:
     """The venue and the (restartable) node; callers read ``node.base`` at each try."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.venue = VenueProcess(free_port(), seed=SEED)
-        sim(self.venue.url, "/_sim/faults", "POST", FAULTS)
+    def __init__(self, tmp_path: Path, seed: int) -> None:
+        self.venue = VenueProcess(free_port(), seed=seed)
+        sim(self.venue.url, "/_sim/faults", "POST", {"seed": seed, "rules": FAULT_RULES})
         self.data_dir = tmp_path / "node"
         self.config = tmp_path / "node.toml"
         self.config.write_text(NODE_CONFIG)
@@ -154,11 +155,14 @@ def answered(base: str, method: str, path: str, body: Any = None,
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_orders_survive_repeated_kill9(tmp_path: Path) -> None:
-    rng = random.Random(SEED)
-    orders = order_stream(rng)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_orders_survive_repeated_kill9(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    orders = order_stream(rng, seed)
     kill_points = sorted(rng.sample(range(4, ORDERS - 4), KILLS))
-    cluster = Cluster(tmp_path)
+    RETRIES.clear()
+    LAST.clear()
+    cluster = Cluster(tmp_path, seed)
     answers: dict[str, dict[str, Any]] = {}
     failures: list[BaseException] = []
 
@@ -200,8 +204,8 @@ def test_orders_survive_repeated_kill9(tmp_path: Path) -> None:
         # met a dead node (refused or reset connections) while it restarted.
         stats = sim(cluster.venue.url, "/_sim/faults")["stats"]
         fired = {f"{r['endpoint']}:{r['fault']}": st["fired"]
-                 for r, st in zip(FAULTS["rules"], stats, strict=True)}
-        print(f"kills {KILLS}, faults fired {fired}, caller retries {dict(RETRIES)}")
+                 for r, st in zip(FAULT_RULES, stats, strict=True)}
+        print(f"seed {seed}: kills {KILLS}, faults fired {fired}, caller retries {dict(RETRIES)}")
         assert fired["create_order:lose_response"] > 0 and fired["create_order:error_503"] > 0
         assert sum(n for cause, n in RETRIES.items() if not cause[0].isdigit()) > 0
     finally:
