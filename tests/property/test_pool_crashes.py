@@ -25,7 +25,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from actors import ReplySlot, Worker, submit
+from actors import ReplySlot, Worker, call, submit
 from messages.exchange import (
     CircuitOpen,
     DeadlineExceeded,
@@ -45,6 +45,7 @@ from tests.helpers_gateway import (
     start_gateway,
     statistics,
     ticker,
+    wait_until,
 )
 from tests.helpers_venue import admin, install_faults, running_venue
 
@@ -172,3 +173,40 @@ def test_every_request_gets_one_reply_and_no_order_is_sent_twice(
         else:
             assert isinstance(reply, OutcomeUnknown | ExchangeRejected | ExchangeFailed), reply
             assert not isinstance(reply, DeadlineExceeded)
+
+
+def test_a_worker_crash_after_create_order_reached_the_venue_is_never_resent(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """Deterministic: the worker dies after the venue executed the order. The caller hears
+    OutcomeUnknown (not a failure, not silence); the order is at the venue exactly once and
+    the pool, though it retries crashed calls, never sends this one again — not even after
+    the worker is back and other calls flow."""
+    admin(venue.url, "/_sim/reset", "POST")
+    admin(venue.url, "/_sim/faults", "DELETE")
+    with PLAN.lock:
+        PLAN.calls.clear()
+    config = gateway_config(venue.url, tmp_path, pool={"workers": 2, "crash_retries": 3},
+                            intensity=1000)
+    tree = start_gateway(config, CrashingWorker)
+    client_id = "after" + uuid.uuid4().hex[:16]
+    try:
+        request = order(client_id, timeout=3.0)
+        with PLAN.lock:
+            PLAN.crash[request.id] = "after"
+        reply = call(request)
+        assert isinstance(reply, OutcomeUnknown), reply
+        assert reply.request_id == request.id
+        wait_until(lambda: statistics(NAMES.dispatcher).known_workers == 2)
+        for _ in range(4):  # the restarted worker takes calls again; none is the order
+            assert isinstance(call(ticker()), ExchangeResult)
+        pool = statistics(NAMES.dispatcher)
+        assert (pool.lost, pool.retried) == (1, 0)
+    finally:
+        assert tree.stop(10)
+        with PLAN.lock:
+            PLAN.crash.clear()
+    with PLAN.lock:
+        reached_ccxt = Counter(PLAN.calls)[request.id]
+    at_venue = [o for o in admin(venue.url, "/_sim/orders") if o["client_order_id"] == client_id]
+    assert reached_ccxt == 1
+    assert len(at_venue) == 1 and at_venue[0]["status"] == "filled", at_venue
