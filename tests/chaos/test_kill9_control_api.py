@@ -16,6 +16,7 @@ recovery, the venue's ``/_sim`` ground truth is the judge (for each of two seeds
 from __future__ import annotations
 
 import random
+import signal
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -92,6 +93,7 @@ class Cluster:
         self.config = tmp_path / "node.toml"
         self.config.write_text(NODE_CONFIG)
         self.port = free_port()
+        self.kills = 0
         try:
             self.node = self._start()
         except BaseException:
@@ -109,7 +111,10 @@ class Cluster:
         return node
 
     def restart_after_kill(self) -> None:
+        assert self.node.proc.poll() is None, "the node died before its kill"
         self.node.kill()
+        assert self.node.proc.returncode == -signal.SIGKILL, self.node.proc.returncode
+        self.kills += 1
         self.node = self._start()
 
     def close(self) -> None:
@@ -207,7 +212,10 @@ def test_orders_survive_repeated_kill9(tmp_path: Path, seed: int) -> None:
                  for r, st in zip(FAULT_RULES, stats, strict=True)}
         print(f"seed {seed}: kills {KILLS}, faults fired {fired}, caller retries {dict(RETRIES)}")
         assert fired["create_order:lose_response"] > 0 and fired["create_order:error_503"] > 0
-        assert sum(n for cause, n in RETRIES.items() if not cause[0].isdigit()) > 0
+        # Every kill hit a live node; whether a caller then met a refused connection or the
+        # restarted node's 503 (start-up reconciliation) is timing, so either counts.
+        assert cluster.kills == KILLS
+        assert sum(RETRIES.values()) > 0
     finally:
         cluster.close()
 
