@@ -251,7 +251,8 @@ class _Tour:
                                          timeout=3.0))
         if not isinstance(reply, ExchangeResult):
             raise DemoCheckFailed(f"fetch_ticker answered {reply}")
-        return Decimal(str(reply.value["last"]))
+        ticker: Any = reply.value  # ccxt's unified ticker, frozen
+        return Decimal(str(ticker["last"]))
 
     def order(self, order_id: str) -> dict[str, Any]:
         status, body = self.api("GET", f"/orders/{order_id}")

@@ -52,7 +52,7 @@ def _fetch_venue_balance(venue: str, timeout: float) -> dict[str, Any]:
     if not isinstance(reply, ExchangeResult):
         return {"venue": venue, "at": at, "ok": False, "error": type(reply).__name__,
                 "detail": _detail(reply)}
-    value = reply.value
+    value: Any = reply.value  # ccxt's unified balance, frozen: a mapping of mappings
     currencies = sorted(
         c for c, total in (value.get("total") or {}).items()
         if total not in (None, "0", 0) or (value.get("used") or {}).get(c) not in (None, "0", 0))
