@@ -50,6 +50,7 @@ __all__ = ["GENESIS_HASH", "Journal", "JournalHead", "JournalRecord", "canonical
 GENESIS_HASH = "0" * 64
 MAX_RECORD_CHARS = 1 << 20
 _HEAD_KEY = "head"
+_SCAN_CHUNK = 2000
 _FIELDS = frozenset({"seq", "time", "stream", "kind", "cause", "data", "prev_hash", "hash"})
 
 # Settings that make the cache a journal: never evict, keep every value inside SQLite
@@ -73,6 +74,24 @@ def canonical_json(value: Any) -> str:
 
 def _hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _hash_matches(text: object, digest: object) -> bool:
+    """Whether the stored ``text`` with its ``"hash"`` member cut out hashes to ``digest``.
+
+    Hashing the stored bytes saves re-encoding every record on open, and is as strict:
+    the cut text hashing to ``digest`` means it is the writer's canonical body, and
+    re-inserting that member can only parse (the ``_FIELDS`` check passed) as the same
+    body plus ``hash``. Any re-formatting of a record is refused as an edit.
+    """
+    if not isinstance(text, str) or not isinstance(digest, str):
+        return False
+    member = f',"hash":"{digest}"'
+    at = text.rfind(member)
+    if at < 0:
+        return False
+    body_text = text[:at] + text[at + len(member):]
+    return hashlib.sha256(body_text.encode()).hexdigest() == digest
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -246,8 +265,7 @@ class Journal:
         """
         prev_hash = GENESIS_HASH
         head = self._read_head(self._cache)
-        for seq in range(1, head.seq + 1):
-            text = self._cache.get(seq)
+        for seq, text in self._stored_texts(head.seq):
             if text is None:
                 raise JournalIntegrityError(seq, self._describe_missing(seq, head))
             record = self._parse(seq, text)
@@ -255,8 +273,7 @@ class Journal:
                 raise JournalIntegrityError(
                     seq, "prev_hash does not match the previous record (edited or reordered)"
                 )
-            body = {k: v for k, v in record.items() if k != "hash"}
-            if _hash(body) != record["hash"]:
+            if not _hash_matches(text, record["hash"]):
                 raise JournalIntegrityError(seq, "content does not match its hash (edited)")
             prev_hash = record["hash"]
             if seq >= from_seq:
@@ -279,6 +296,23 @@ class Journal:
         return {stream: rec for stream, rec in latest.items() if not is_terminal(rec)}
 
     # ------------------------------------------------------------- internals
+
+    def _stored_texts(self, last: int) -> Iterator[tuple[int, object]]:
+        """``(seq, stored value or None)`` for ``1..last``, read in ordered key-range scans.
+
+        One indexed range query per chunk instead of one ``get`` per record (on diskcache's
+        own table and value decoding); chunks keep memory bounded and no cursor open
+        across the caller's work.
+        """
+        select = ("SELECT key, mode, filename, value FROM Cache"
+                  " WHERE raw = 1 AND key BETWEEN ? AND ? ORDER BY key")
+        fetch = self._cache._disk.fetch
+        for start in range(1, last + 1, _SCAN_CHUNK):
+            stop = min(start + _SCAN_CHUNK - 1, last)
+            found = {key: fetch(mode, filename, value, False)
+                     for key, mode, filename, value in self._cache._sql(select, (start, stop))}
+            for seq in range(start, stop + 1):
+                yield seq, found.get(seq)
 
     @staticmethod
     def _read_head(cache: diskcache.Cache) -> JournalHead:
