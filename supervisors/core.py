@@ -22,7 +22,9 @@ def add_restart(
     As OTP's add_restart: at most `intensity` restarts within any `period` seconds; the one that
     makes it `intensity + 1` is refused (so intensity 0 refuses the first restart).
     """
-    kept = tuple(t for t in (*restarts, now) if now - t <= period)
+    # `t + period >= now`, not `now - t <= period`: the two round differently at the edge,
+    # and the window is "the period that starts at each restart".
+    kept = tuple(t for t in (*restarts, now) if t + period >= now)
     return kept, len(kept) <= intensity
 
 
