@@ -45,8 +45,10 @@ from actors.trading import (
     LEDGER,
     RECONCILER,
     TRANSACTIONS,
+    CallAnswered,
+    CallOverdue,
     TradingSettings,
-    submit_notifying,
+    call_for_self,
 )
 from actors.transactions import ActiveSymbols, FoldVenue, RecordReconciliation, StartupReconciled
 from messages.alerts import LedgerDiscrepancy
@@ -142,17 +144,6 @@ class _Begin:
     token: int
 
 
-@attrs.frozen(slots=True)
-class _Answer:
-    request_id: str
-    reply: Any
-
-
-@attrs.frozen(slots=True)
-class _Overdue:
-    request_id: str
-
-
 @attrs.define
 class _Run:
     run_id: str
@@ -216,9 +207,9 @@ class Reconciler(SupervisedActor):
         self.actor_ref.tell(_Begin(self._token))
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Answer):
+        if isinstance(message, CallAnswered):
             return self._on_answer(message.request_id, message.reply)
-        if isinstance(message, _Overdue):
+        if isinstance(message, CallOverdue):
             slot = None if self._run is None else self._run.slots.get(message.request_id)
             if slot is not None:  # nobody answered (an actor died holding the call)
                 slot.answer(DeadlineExceeded(request_id=message.request_id, deadline=0.0,
@@ -259,17 +250,9 @@ class Reconciler(SupervisedActor):
                                       category=category, idempotent=True,
                                       timeout=self._s.call_timeout)
         self._run.waiting[request.id] = kind
-        ref = self.actor_ref
-        request_id = request.id
-
-        def deliver(reply: ExchangeReply) -> None:
-            try:
-                ref.tell(_Answer(request_id, reply))
-            except pykka.ActorDeadError:
-                pass  # restarted: its successor runs its own reconciliation
-
-        self._run.slots[request.id] = submit_notifying(request, deliver)
-        self.send_after(self._s.call_timeout + _OVERDUE_GRACE, _Overdue(request.id))
+        self._run.slots[request.id] = call_for_self(
+            self, self.send_after, request,
+            overdue_after=self._s.call_timeout + _OVERDUE_GRACE)
 
     def _on_answer(self, request_id: str, reply: ExchangeReply) -> None:
         run = self._run

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pykka
@@ -34,7 +35,10 @@ __all__ = [
     "LEDGER",
     "RECONCILER",
     "TRANSACTIONS",
+    "CallAnswered",
+    "CallOverdue",
     "TradingSettings",
+    "call_for_self",
     "submit_notifying",
     "trading_spec",
 ]
@@ -151,6 +155,43 @@ def submit_notifying(request: ExchangeRequest, on_reply: Callable[[ExchangeReply
         names.tell(gatekeeper_name(request.venue), Call(request, slot), timeout=wait)
     except (ActorUnavailable, NameNotFound) as error:
         slot.answer(Overloaded(request_id=request.id, reason=f"gatekeeper unavailable: {error}"))
+    return slot
+
+
+@attrs.frozen(slots=True)
+class CallAnswered:
+    """The one reply to a call an actor made with :func:`call_for_self`, as a message to it."""
+
+    request_id: str
+    reply: Any
+
+
+@attrs.frozen(slots=True)
+class CallOverdue:
+    """Sent to the caller when a call made with :func:`call_for_self` should have been answered:
+    the caller may then settle it itself (``slot.answer(...)``; the first answer wins)."""
+
+    request_id: str
+
+
+def call_for_self(actor: pykka.Actor, send_after: Callable[[float, Any], Any],
+                  request: ExchangeRequest, *, overdue_after: float) -> ReplySlot:
+    """Send ``request`` without blocking ``actor``: its reply comes back to it as
+    :class:`CallAnswered`, and a :class:`CallOverdue` follows after ``overdue_after`` seconds.
+
+    A reply reaching an actor that has since been restarted is dropped: state that must survive
+    lives in the journal and ledger, and the successor's lookups re-derive what it said."""
+    ref = actor.actor_ref
+    request_id = request.id
+
+    def deliver(reply: ExchangeReply) -> None:
+        try:
+            ref.tell(CallAnswered(request_id, reply))
+        except pykka.ActorDeadError:
+            pass
+
+    slot = submit_notifying(request, deliver)
+    send_after(overdue_after, CallOverdue(request_id))
     return slot
 
 

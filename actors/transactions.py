@@ -39,13 +39,12 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import pykka
 from loguru import logger
 
 from actors.alert_manager import publish_alert_event
 from actors.ledger import BookFill, LedgerRefused, OpenReservations, Release, Reserve, SeedOpening
 from actors.protocol import ReplySlot
-from actors.trading import LEDGER, TradingSettings, submit_notifying
+from actors.trading import LEDGER, CallAnswered, CallOverdue, TradingSettings, call_for_self
 from messages.alerts import JournalIntegrityFailed
 from messages.base import FrozenMap, utc_now
 from messages.codec import from_dict, to_dict
@@ -223,17 +222,6 @@ class CoordinatorStatistics:
     inflight: InflightStatistics
     pending_calls: int
     recovery_seconds: float
-
-
-@attrs.frozen(slots=True)
-class _Answer:
-    request_id: str
-    reply: Any
-
-
-@attrs.frozen(slots=True)
-class _Overdue:
-    request_id: str
 
 
 @attrs.frozen(slots=True)
@@ -484,7 +472,7 @@ class TransactionCoordinator(SupervisedActor):
     # ------------------------------------------------------------------ dispatch
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Answer):
+        if isinstance(message, CallAnswered):
             return self._on_answer(message.request_id, message.reply)
         if isinstance(message, _Tick):
             return self._on_tick()
@@ -507,7 +495,7 @@ class TransactionCoordinator(SupervisedActor):
         if isinstance(message, ExportJournal):
             assert self._journal is not None
             return JournalExport(text=audit.journal_to_csv(self._journal.replay()))
-        if isinstance(message, _Overdue):
+        if isinstance(message, CallOverdue):
             return self._on_overdue(message.request_id)
         if isinstance(message, _RetryCancel):
             return self._retry_cancel(message.transaction_id)
@@ -740,17 +728,9 @@ class TransactionCoordinator(SupervisedActor):
         request = ExchangeRequest.new(self._s.venue, method, args, kwargs, category=category,
                                       idempotent=idempotent, timeout=self._s.call_timeout)
         self._pending[request.id] = purpose
-        ref = self.actor_ref
-        request_id = request.id
-
-        def deliver(reply: ExchangeReply) -> None:
-            try:
-                ref.tell(_Answer(request_id, reply))
-            except pykka.ActorDeadError:
-                pass  # restarted: the journal and the next lookups resolve what this said
-
-        self._slots[request.id] = submit_notifying(request, deliver)
-        self.send_after(self._s.call_timeout + _OVERDUE_GRACE, _Overdue(request.id))
+        self._slots[request.id] = call_for_self(
+            self, self.send_after, request,
+            overdue_after=self._s.call_timeout + _OVERDUE_GRACE)
 
     def _on_overdue(self, request_id: str) -> None:
         slot = self._slots.get(request_id)
