@@ -195,10 +195,10 @@ def endpoint_costs(api: Mapping[str, Any], default: float = 1.0) -> dict[str, fl
                     for path, entry in value.items():
                         costs[prefix + str(path)] = _cost_of(entry, default)
                         if isinstance(entry, Mapping):
-                            for variant, cost in entry.items():
-                                if variant != "cost" and isinstance(cost, int | float) \
-                                        and not isinstance(cost, bool):
-                                    costs[f"{prefix}{path} {variant}"] = float(cost)
+                            for variant, weight in entry.items():
+                                if variant != "cost" and isinstance(weight, int | float) \
+                                        and not isinstance(weight, bool):
+                                    costs[f"{prefix}{path} {variant}"] = float(weight)
                 elif isinstance(value, list | tuple):
                     for path in value:
                         costs[prefix + str(path)] = default
@@ -260,9 +260,9 @@ def cost_table(
                 "CostTable", method, f"endpoint {endpoint!r} is not in the exchange's api"
             )
         costs[method] = flat[endpoint]
-    for method, cost in (overrides or {}).items():
-        _positive("CostTable", method, cost)
-        costs[method] = float(cost)
+    for method, weight in (overrides or {}).items():  # request weights, not money
+        _positive("CostTable", method, weight)
+        costs[method] = float(weight)
     _positive("CostTable", "default", default)
     return CostTable(costs, default)
 
