@@ -66,8 +66,8 @@ from tests.helpers_control_api import (  # noqa: E402
     call,
     free_port,
     sim,
-    wait_until,
 )
+from tests.waiting import wait_until  # noqa: E402
 
 CLOSED = {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.ABORTED}
 TRADING = TradingConfig(reconcile_retry=0.5, reconcile_interval=3600.0)

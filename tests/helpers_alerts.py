@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,18 +14,6 @@ from aiosmtpd.controller import Controller
 
 from ironclad.config import AlertRulesConfig, AlertsConfig, Config, NodeConfig
 from ironclad.node import alerts_part, event_log_part
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    wake = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"condition not met in {timeout}s: {what}"
-        wake.wait(0.02)
 
 
 def free_port() -> int:

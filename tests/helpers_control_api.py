@@ -18,10 +18,11 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.waiting import wait_until
 
 
 def request(base: str, method: str, path: str, body: bytes | None = None,
@@ -44,20 +45,6 @@ def call(base: str, method: str, path: str, body: Any = None,
     data = None if body is None else json.dumps(body).encode()
     status, _headers, raw = request(base, method, path, data, timeout)
     return status, json.loads(raw) if raw else None
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0,
-               what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; its value, or AssertionError."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        pause.wait(0.02)
 
 
 # --------------------------------------------------------------------------- real processes

@@ -8,8 +8,6 @@ the Tree; `ticker`/`balance`/`order` build requests; `wait_until` polls a condit
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,15 +91,3 @@ def order(client_order_id: str, *, side: str = "buy", amount: str = "0.001",
     return ExchangeRequest.new(VENUE, "create_order", ["BTC/USDT", "market", side, amount],
                                {"params": {id_param: client_order_id}},
                                category=Category.TRADING, idempotent=False, timeout=timeout)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)

@@ -24,8 +24,9 @@ from ironclad.node import supervisor_spec
 from messages.ledger import Balances, GetBalances
 from messages.orders import CancelOrder, GetOrder, OrderPlaced, OrderView, PlaceOrder
 from supervisors import Strategy, Tree, names, start_tree
-from tests.helpers_gateway import DEMO, gateway_config, wait_until
+from tests.helpers_gateway import DEMO, gateway_config
 from tests.helpers_venue import admin
+from tests.waiting import wait_until
 
 FAST_TRADING = {"absence_grace": 1.0, "call_timeout": 3.0, "inflight_tick": 0.05,
                 "inflight_initial": 0.1, "inflight_factor": 1.5, "inflight_max": 0.5,

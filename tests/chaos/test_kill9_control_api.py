@@ -25,14 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers_control_api import (
-    NodeProcess,
-    VenueProcess,
-    call,
-    free_port,
-    sim,
-    wait_until,
-)
+from tests.helpers_control_api import NodeProcess, VenueProcess, call, free_port, sim
+from tests.waiting import wait_until
 
 #: Each seed is its own run: order stream, kill moments, the venue's faults and prices.
 SEEDS = (20261124, 4242)

@@ -24,13 +24,8 @@ from messages.alerts import (
 )
 from messages.codec import from_json
 from supervisors import Tree, ask, start_tree, tell
-from tests.helpers_alerts import (
-    ALERT_PARTS,
-    SmtpReceiver,
-    WebhookReceiver,
-    alerts_config,
-    wait_until,
-)
+from tests.helpers_alerts import ALERT_PARTS, SmtpReceiver, WebhookReceiver, alerts_config
+from tests.waiting import wait_until
 
 #: apprise imports the deprecated imghdr module.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

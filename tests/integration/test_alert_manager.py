@@ -45,7 +45,8 @@ from supervisors import (
     start_tree,
     tell,
 )
-from tests.helpers_alerts import ALERT_PARTS, alerts_config, wait_until
+from tests.helpers_alerts import ALERT_PARTS, alerts_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # apprise: imghdr
 

@@ -25,8 +25,9 @@ from ironclad.config import Config, HttpConfig, NodeConfig, TradingConfig, Venue
 from ironclad.http.orders import LEDGER, RECONCILER, TRANSACTIONS
 from ironclad.node import build_node_spec
 from supervisors import ask, start_tree
-from tests.helpers_control_api import call, free_port, request, sim, wait_until
+from tests.helpers_control_api import call, free_port, request, sim
 from tests.helpers_venue import running_venue
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

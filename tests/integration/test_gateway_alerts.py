@@ -19,8 +19,9 @@ from messages.alerts import ListAlerts
 from messages.exchange import ExchangeFailed
 from simulator.server import RunningVenue
 from supervisors import Strategy, ask, start_tree
-from tests.helpers_gateway import DEMO, balance, gateway_config, ticker, wait_until
+from tests.helpers_gateway import DEMO, balance, gateway_config, ticker
 from tests.helpers_venue import install_faults, running_venue
+from tests.waiting import wait_until
 
 
 @pytest.fixture

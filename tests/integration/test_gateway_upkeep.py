@@ -24,9 +24,9 @@ from tests.helpers_gateway import (
     start_gateway,
     statistics,
     ticker,
-    wait_until,
 )
 from tests.helpers_venue import admin, install_faults, running_venue
+from tests.waiting import wait_until
 
 
 @pytest.fixture

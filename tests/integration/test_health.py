@@ -23,9 +23,10 @@ from ironclad.config import AlertRulesConfig, TradingConfig
 from messages.alerts import AlertList, ListAlerts
 from messages.ledger import Unfreeze, Unfrozen
 from supervisors import ask, tell
-from tests.helpers_control_api import call, wait_until
+from tests.helpers_control_api import call
 from tests.helpers_health import metric_samples, node_config, running_node, sample
 from tests.helpers_venue import admin, install_faults, running_venue
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 NAMES = GatewayNames("sim")

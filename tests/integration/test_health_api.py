@@ -16,9 +16,10 @@ from gateway.classify import BackoffKind, BackoffSignal
 from ironclad.http.observability import parse_matchers
 from messages.alerts import MatchOp
 from supervisors import tell
-from tests.helpers_control_api import call, request, wait_until
+from tests.helpers_control_api import call, request
 from tests.helpers_health import node_config, running_node
 from tests.helpers_venue import running_venue
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

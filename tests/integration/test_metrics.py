@@ -12,9 +12,10 @@ from actors.alert_manager import ALERT_MANAGER
 from messages.alerts import AlertList, ListAlerts
 from messages.exchange import CircuitOpen, ExchangeResult
 from supervisors import ask
-from tests.helpers_control_api import call, wait_until
+from tests.helpers_control_api import call
 from tests.helpers_health import metric_samples, node_config, running_node, sample, ticker
 from tests.helpers_venue import admin, install_faults, running_venue
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 MARKET = "sim/market_data"

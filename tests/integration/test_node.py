@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from messages import from_json
 from messages.event_log import RecentEvents
 from messages.supervision import ChildCrashed, ChildStarted, SupervisionEvent
 from supervisors import ChildSpec, Strategy, SupervisedActor, ask, start_tree, tell
+from tests.waiting import wait_until
 
 
 class CrashOnStart(SupervisedActor):
@@ -48,13 +48,6 @@ def make_config(tmp_path: Path, intensity: int = 3) -> Config:
             intensity=intensity, period=5.0, backoff=BackoffConfig(initial=0.01, max=0.05)
         ),
     )
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        threading.Event().wait(0.01)
 
 
 def test_node_spec_is_built_from_config_and_parts(tmp_path: Path) -> None:

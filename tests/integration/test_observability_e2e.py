@@ -21,15 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers_alerts import WebhookReceiver
-from tests.helpers_control_api import (
-    NodeProcess,
-    VenueProcess,
-    call,
-    free_port,
-    request,
-    sim,
-    wait_until,
-)
+from tests.helpers_control_api import NodeProcess, VenueProcess, call, free_port, request, sim
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
 

@@ -48,7 +48,6 @@ from tests.helpers_trading import (
     start_trading,
     trading_config,
     wait_accepting,
-    wait_until,
 )
 from tests.helpers_venue import (
     DEMO_TOKEN,
@@ -57,6 +56,7 @@ from tests.helpers_venue import (
     install_faults,
     running_venue,
 )
+from tests.waiting import wait_until
 from trading.journal import Journal
 
 REPO = Path(__file__).resolve().parents[2]

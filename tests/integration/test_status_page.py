@@ -17,9 +17,10 @@ import attrs
 import pytest
 
 from ironclad.config import BreakerSettings
-from tests.helpers_control_api import call, wait_until
+from tests.helpers_control_api import call
 from tests.helpers_health import node_config, running_node, ticker
 from tests.helpers_venue import install_faults, running_venue
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

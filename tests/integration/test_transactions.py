@@ -50,9 +50,9 @@ from tests.helpers_trading import (
     start_trading,
     trading_config,
     wait_accepting,
-    wait_until,
 )
 from tests.helpers_venue import install_faults, running_venue
+from tests.waiting import wait_until
 from trading.journal import Journal
 
 

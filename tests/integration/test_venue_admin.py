@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from decimal import Decimal as D
@@ -26,6 +25,7 @@ from tests.helpers_venue import (
     running_venue,
     signed_binance,
 )
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,14 +176,15 @@ def test_cli_serves_config_file_and_stops_cleanly_on_sigterm(tmp_path):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 20
-        while True:
+        def answering() -> bool:
+            assert process.poll() is None, "the venue process exited"
             try:
                 admin(url, "/_sim/health")
-                break
             except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "no venue"
-                time.sleep(0.05)
+                return False
+            return True
+
+        wait_until(answering, 20, "the venue answering", interval=0.05)
         balances = admin(url, "/_sim/balances")
         assert balances["alice"]["USDT"]["free"] == "1000" and "demo-key" in balances
         assert admin(url, "/_sim/faults")["rules"][0]["fault"] == "error_503"

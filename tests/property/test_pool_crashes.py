@@ -45,9 +45,9 @@ from tests.helpers_gateway import (
     start_gateway,
     statistics,
     ticker,
-    wait_until,
 )
 from tests.helpers_venue import admin, install_faults, running_venue
+from tests.waiting import wait_until
 
 #: Seconds a reply may come after its deadline (thread hand-offs on a loaded 2-core machine).
 BOUND = 1.0
