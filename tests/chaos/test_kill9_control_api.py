@@ -186,10 +186,12 @@ def test_orders_survive_repeated_kill9(tmp_path: Path, seed: int) -> None:
             thread.start()
         for point in kill_points:
             # A seeded moment: as soon as the venue has seen `point` orders, whatever the
-            # node is doing (journaling, submitting, resolving an unknown order).
+            # node is doing (journaling, submitting, resolving an unknown order). Orders
+            # cancelled before they were sent never reach the venue, so once every caller is
+            # done the remaining kills hit the node while it settles and reconciles.
             try:
-                wait_until(lambda p=point: len(venue_orders(cluster)) >= p or failures, 60,
-                           f"venue saw {point} orders")
+                wait_until(lambda p=point: len(venue_orders(cluster)) >= p or failures
+                           or len(answers) == ORDERS, 60, f"venue saw {point} orders")
             except AssertionError as stalled:
                 raise AssertionError(f"{stalled}; answered {len(answers)}, caller retries "
                                      f"{dict(RETRIES)}, last refusal {LAST[-1:]}") from None
