@@ -52,6 +52,15 @@ class FrozenMap(Mapping[str, Any]):
         self._data = data
         self._hash: int | None = None
 
+    @classmethod
+    def _adopt(cls, data: dict[str, Any]) -> FrozenMap:
+        """Wrap `data` without copying or re-checking it: only for a dict just built by
+        `freeze`, with str keys, that nothing else holds."""
+        frozen = cls.__new__(cls)
+        frozen._data = data
+        frozen._hash = None
+        return frozen
+
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
@@ -84,11 +93,51 @@ class FrozenMap(Mapping[str, Any]):
 Value = Union[None, bool, int, float, str, Decimal, tuple, FrozenMap]  # noqa: UP007
 
 
+class _Unusual(Exception):
+    """The fast paths below met something they do not decide; the explaining path will."""
+
+
+def _checked_fast(value: object, floats: bool) -> None:
+    """`check_value` for the shapes ccxt and JSON produce (exact built-in types), with no path
+    strings built; raises `_Unusual` for anything else, including every invalid value."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return
+    if kind is float:
+        if not floats or not math.isfinite(value):  # type: ignore[arg-type]
+            raise _Unusual
+        return
+    if kind is FrozenMap:
+        data = value._data  # type: ignore[attr-defined]
+        if len(data) == 1 and DECIMAL_TAG in data:
+            raise _Unusual
+        for item in data.values():
+            _checked_fast(item, floats)
+        return
+    if kind is tuple:
+        for item in value:  # type: ignore[attr-defined]
+            _checked_fast(item, floats)
+        return
+    if kind is Decimal and value.is_finite():  # type: ignore[attr-defined]
+        return
+    raise _Unusual
+
+
 def check_value(value: object, path: str = "$", *, floats: bool = True) -> None:
     """Raise ``ValueError`` naming ``path`` unless ``value`` is a valid :data:`Value`.
 
     With ``floats=False`` a float anywhere inside raises :class:`FloatNotAllowed`.
     """
+    try:
+        _checked_fast(value, floats)
+        return
+    except (_Unusual, RecursionError):
+        pass
+    _check_explained(value, path, floats=floats)
+
+
+def _check_explained(value: object, path: str, *, floats: bool) -> None:
+    """`check_value` one element at a time, naming the path of what is wrong."""
     if value is None or isinstance(value, bool | int | str):
         return
     if isinstance(value, float):
@@ -106,18 +155,44 @@ def check_value(value: object, path: str = "$", *, floats: bool = True) -> None:
         return
     if isinstance(value, tuple):
         for index, item in enumerate(value):
-            check_value(item, f"{path}[{index}]", floats=floats)
+            _check_explained(item, f"{path}[{index}]", floats=floats)
         return
     if isinstance(value, FrozenMap):
-        if set(value) == {DECIMAL_TAG}:
+        if len(value) == 1 and DECIMAL_TAG in value:
             raise ValueError(f"{path}: a map whose only key is {DECIMAL_TAG!r} is reserved")
         for key, item in value.items():
-            check_value(item, f"{path}.{key}", floats=floats)
+            _check_explained(item, f"{path}.{key}", floats=floats)
         return
     raise ValueError(
         f"{path}: {type(value).__name__} is not a valid value "
         "(expected None, bool, int, float, str, Decimal, tuple or FrozenMap)"
     )
+
+
+def _frozen_fast(obj: object, floats_to_decimal: bool) -> Value:
+    """`freeze` for exact built-in JSON shapes in one pass with no path strings built; raises
+    `_Unusual` for anything else (subclasses, invalid values), which `freeze` then explains."""
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj  # type: ignore[return-value]
+    if kind is float:
+        if not math.isfinite(obj):  # type: ignore[arg-type]
+            raise _Unusual
+        return Decimal(repr(obj)) if floats_to_decimal else obj  # type: ignore[return-value]
+    if kind is dict or kind is FrozenMap:
+        data = {}
+        for key, item in obj.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise _Unusual
+            data[key] = _frozen_fast(item, floats_to_decimal)
+        if len(data) == 1 and DECIMAL_TAG in data:
+            raise _Unusual
+        return FrozenMap._adopt(data)
+    if kind is list or kind is tuple:
+        return tuple([_frozen_fast(item, floats_to_decimal) for item in obj])  # type: ignore[attr-defined]
+    if kind is Decimal and obj.is_finite():  # type: ignore[attr-defined]
+        return obj  # type: ignore[return-value]
+    raise _Unusual
 
 
 def freeze(obj: object, path: str = "$", *, floats_to_decimal: bool = False) -> Value:
@@ -127,20 +202,30 @@ def freeze(obj: object, path: str = "$", *, floats_to_decimal: bool = False) -> 
     (a non-string key, a NaN, an arbitrary object): nothing is dropped or coerced silently.
     With ``floats_to_decimal`` every finite float becomes ``Decimal(repr(x))``, the shortest
     decimal that prints as the float (what the venue sent, for ccxt's parsed numbers).
+    Exact built-in shapes take a one-pass fast path (every exchange reply crosses here).
     """
+    try:
+        return _frozen_fast(obj, floats_to_decimal)
+    except (_Unusual, RecursionError):
+        pass
+    return _freeze_explained(obj, path, floats_to_decimal)
+
+
+def _freeze_explained(obj: object, path: str, floats_to_decimal: bool) -> Value:
+    """`freeze` one element at a time, naming the path of what is wrong."""
     if isinstance(obj, Mapping):
         for key in obj:
             if not isinstance(key, str):
                 raise ValueError(f"{path}: key {key!r} is not a str")
         frozen = FrozenMap({
-            key: freeze(item, f"{path}.{key}", floats_to_decimal=floats_to_decimal)
+            key: _freeze_explained(item, f"{path}.{key}", floats_to_decimal)
             for key, item in obj.items()
         })
         check_value(frozen, path)
         return frozen
     if isinstance(obj, list | tuple):
         return tuple(
-            freeze(item, f"{path}[{index}]", floats_to_decimal=floats_to_decimal)
+            _freeze_explained(item, f"{path}[{index}]", floats_to_decimal)
             for index, item in enumerate(obj)
         )
     check_value(obj, path)
