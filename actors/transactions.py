@@ -199,9 +199,13 @@ class RecordReconciliation:
 @attrs.frozen(slots=True)
 class ActiveSymbols:
     """Ask: symbols whose trades reconciliation should read (orders not final, or changed
-    within ``since``)."""
+    within ``since``). ``open_at_venue`` is the venue's open orders as ``(client order id,
+    venue order id, symbol, filled)``: an order open there whose reported ``filled`` is
+    already covered by booked trades can have no missed fill and does not count; an unknown
+    one (to be adopted) counts if it reports executions (``filled`` None: unknown, counts)."""
 
     since: datetime
+    open_at_venue: tuple[tuple[str | None, str | None, str, Decimal | None], ...] = ()
 
 
 @attrs.frozen(slots=True)
@@ -513,7 +517,7 @@ class TransactionCoordinator(SupervisedActor):
         if isinstance(message, RecordReconciliation):
             return self._record_reconciliation(message.view)
         if isinstance(message, ActiveSymbols):
-            return self._active_symbols(message.since)
+            return self._active_symbols(message.since, message.open_at_venue)
         if isinstance(message, GetStatistics):
             return self._statistics()
         raise TypeError(f"TransactionCoordinator: unexpected message {type(message).__name__}")
@@ -1086,9 +1090,22 @@ class TransactionCoordinator(SupervisedActor):
                                       data=to_dict(view), now=view.finished_at)
         return record.seq
 
-    def _active_symbols(self, since: datetime) -> tuple[str, ...]:
+    def _active_symbols(self, since: datetime, open_at_venue: tuple[
+            tuple[str | None, str | None, str, Decimal | None], ...] = ()) -> tuple[str, ...]:
         symbols = set()
+        booked: set[str] = set()  # open at the venue, every execution it reports booked here
+        for coid, venue_id, symbol, filled in open_at_venue:
+            tx = (self._by_coid.get(coid) if coid else None) or (
+                self._by_venue_id.get(venue_id) if venue_id else None)
+            order = None if tx is None else self._get(tx)
+            if order is None:
+                if filled is None or filled > 0:
+                    symbols.add(symbol)
+            elif filled is not None and filled <= order.fills_total and order.trades_complete:
+                booked.add(order.transaction_id)
         for order in self._orders.values():
+            if order.transaction_id in booked:
+                continue
             if not order.is_final or order.updated_at >= since:
                 symbols.add(order.intent.symbol)
         for data in self._raw.values():

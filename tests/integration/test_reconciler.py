@@ -17,8 +17,8 @@ import diskcache
 import pykka
 import pytest
 
-from actors.reconciler import reconcile_now, subscribe_discrepancies
-from actors.trading import LEDGER, TRANSACTIONS
+from actors.reconciler import GetReconcilerStatistics, reconcile_now, subscribe_discrepancies
+from actors.trading import LEDGER, RECONCILER, TRANSACTIONS
 from exchanges import create_client
 from messages.ledger import (
     BalanceDiscrepancy,
@@ -34,6 +34,7 @@ from messages.orders import (
     ReconciliationView,
     TradingFrozen,
 )
+from simulator.model import HOUSE
 from simulator.server import RunningVenue
 from supervisors import Tree
 from tests.helpers_trading import (
@@ -246,4 +247,44 @@ def test_ledger_entries_are_queried_by_order(venue: RunningVenue, tmp_path: Path
     entries: LedgerEntries = ask(LEDGER, ListLedgerEntries(order_id=order.id))
     assert [e.kind for e in entries.entries] == ["reserve", "fill", "void"]
     assert all(e.order_id == order.id for e in entries.entries)
+    tree.stop()
+
+
+def test_trades_are_not_read_for_resting_orders_with_nothing_executed(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """Each symbol's trades cost as much weight as a quarter of the all-symbols open-orders
+    query: a run reads them only where a fill can be missing (1 000 resting orders on 8
+    markets made every run wait seconds for the rate-limit budget)."""
+    tree = start(venue.url, tmp_path, inflight_initial=600.0, inflight_max=600.0)
+    resting = placed(place("rest-1", price="30000"))
+    wait_until(lambda: get(resting.id).state is OrderState.OPEN)
+    report = reconcile_now(20)
+    assert isinstance(report, ReconciliationView), report
+    assert report.open_orders_seen == 1 and report.orders == ()
+    assert {c.outcome for c in report.currencies} == {"match"}
+    assert ask(RECONCILER, GetReconcilerStatistics()).last_trade_symbols == ()
+    tree.stop()
+
+
+def test_a_fill_the_node_missed_on_an_open_order_is_found_and_booked(
+        venue: RunningVenue, tmp_path: Path) -> None:
+    """The venue reports the open order partly filled, the node has booked nothing: that
+    symbol's trades are read and the fill is booked as ``missed_fill``."""
+    tree = start(venue.url, tmp_path, inflight_initial=600.0, inflight_max=600.0)
+    engine = venue.venue.engine
+    book = engine.order_book("BTC/USDT")
+    price = book.bids[0][0] + engine.market("BTC/USDT").tick_size
+    assert price < book.asks[0][0]
+    resting = placed(place("half", amount="0.002", price=str(price)))
+    wait_until(lambda: get(resting.id).state is OrderState.OPEN)
+    engine.place_order(HOUSE, "BTC/USDT", "sell", "limit", Decimal("0.001"), price,
+                       now=int(time.time() * 1000))
+    assert get(resting.id).filled == 0  # the node has not looked (its lookups are far off)
+    report = reconcile_now(20)
+    assert isinstance(report, ReconciliationView), report
+    assert [(d.kind, d.order_id) for d in report.orders] == [("missed_fill", resting.id)]
+    assert ask(RECONCILER, GetReconcilerStatistics()).last_trade_symbols == ("BTC/USDT",)
+    assert get(resting.id).filled == Decimal("0.001")
+    assert all(total == 0 for total in ledger_sums().values())
+    assert ledger_totals() == venue_totals(venue.url)
     tree.stop()
