@@ -20,6 +20,13 @@ What :meth:`Journal.verify` (run at open) detects:
 - a rolled-back journal, if the caller passes an ``anchor`` it kept elsewhere
   (e.g. the head it logged last time) and that record is gone or different.
 
+Verifying reads each record's chain fields (``hash``, ``prev_hash``, ``seq``) from the
+stored text and hashes the text with its ``hash`` member cut out, without decoding it: a
+body that hashes to its own ``hash`` is the writer's canonical record, and any re-formatted
+record is refused as edited. Only the records a caller visits are decoded; with a
+``checkpoint`` (the head a snapshot of derived state was taken at, see ``trading.snapshot``)
+those are the records after it, while the whole chain is still verified.
+
 Record times are injected by the caller and are not required to be monotonic (a
 clock may step back across restarts); order is carried by ``seq`` alone.
 
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -76,22 +84,33 @@ def _hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def _hash_matches(text: object, digest: object) -> bool:
-    """Whether the stored ``text`` with its ``"hash"`` member cut out hashes to ``digest``.
+# The members after ``data`` in a canonical record, in sorted-key order. None of them can
+# contain an unescaped quote, so the last ``,"hash":"`` in a record's text is its own.
+_TAIL = re.compile(
+    r',"hash":"(?P<hash>[0-9a-f]{64})","kind":"[^"\\]*(?:\\.[^"\\]*)*",'
+    r'"prev_hash":"(?P<prev>[0-9a-f]{64})","seq":(?P<seq>0|[1-9][0-9]*),'
+    r'"stream":"[^"\\]*(?:\\.[^"\\]*)*","time":"[^"\\]*"\}')
 
-    Hashing the stored bytes saves re-encoding every record on open, and is as strict:
-    the cut text hashing to ``digest`` means it is the writer's canonical body, and
-    re-inserting that member can only parse (the ``_FIELDS`` check passed) as the same
-    body plus ``hash``. Any re-formatting of a record is refused as an edit.
+
+def _chain_fields(text: object) -> tuple[str, str, int, bool] | None:
+    """``(hash, prev_hash, seq, hash matches)`` read from a stored record's text without
+    parsing it, or None if its tail is not the writer's canonical form.
+
+    Enough to verify the chain: a text whose body (the ``hash`` member cut out) hashes to
+    its own ``hash`` is the writer's record, so nothing else in it needs reading.
     """
-    if not isinstance(text, str) or not isinstance(digest, str):
-        return False
-    member = f',"hash":"{digest}"'
-    at = text.rfind(member)
+    if not isinstance(text, str):
+        return None
+    at = text.rfind(',"hash":"')
     if at < 0:
-        return False
-    body_text = text[:at] + text[at + len(member):]
-    return hashlib.sha256(body_text.encode()).hexdigest() == digest
+        return None
+    tail = _TAIL.fullmatch(text, at)
+    if tail is None:
+        return None
+    digest = tail["hash"]
+    body = hashlib.sha256(text[:at].encode())
+    body.update(text[at + 74:].encode())  # past ',"hash":"', 64 hex digits and '"'
+    return digest, tail["prev"], int(tail["seq"]), body.hexdigest() == digest
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -149,18 +168,31 @@ class Journal:
         *,
         anchor: JournalHead | None = None,
         visit: Callable[[JournalRecord], None] | None = None,
+        checkpoint: JournalHead | None = None,
+        on_checkpoint_refused: Callable[[str], None] | None = None,
     ) -> Journal:
         """Open (creating if needed) and verify the journal in ``directory``.
 
         ``visit`` sees every record in order during that one verifying pass (to rebuild
         state without reading the journal twice); if it raises, the open fails.
+        With a ``checkpoint`` (the head a snapshot of derived state was taken at), ``visit``
+        sees only the records after it, provided the stored record at its seq has its hash;
+        otherwise ``on_checkpoint_refused(reason)`` is called first and ``visit`` sees every
+        record (a full replay). Either way the whole chain is verified.
         Raises JournalIntegrityError if the stored records fail verification, or if
         ``anchor`` (a head remembered outside this database) is not in the chain.
         """
         cache = diskcache.Cache(str(directory), **_CACHE_SETTINGS)
         try:
             journal = cls(cache, cls._read_head(cache))
-            journal.verify(anchor=anchor, visit=visit)
+            visit_from = 1
+            if checkpoint is not None:
+                refused = journal._checkpoint_refused(checkpoint)
+                if refused is None:
+                    visit_from = checkpoint.seq + 1
+                elif on_checkpoint_refused is not None:
+                    on_checkpoint_refused(refused)
+            journal.verify(anchor=anchor, visit=visit, visit_from=visit_from)
         except BaseException:
             cache.close()
             raise
@@ -233,20 +265,22 @@ class Journal:
         *,
         anchor: JournalHead | None = None,
         visit: Callable[[JournalRecord], None] | None = None,
+        visit_from: int = 1,
     ) -> int:
         """Check the whole chain against the head anchor; return the record count.
 
-        Records reach ``visit`` as they are checked; a failure found later still
-        raises, so a caller must discard what it built if this raises.
+        Records from ``visit_from`` on reach ``visit`` as they are checked; a failure found
+        later still raises, so a caller must discard what it built if this raises.
         """
         count = 0
-        for record in self.replay():
+        parse_from = visit_from if visit is not None else self._head.seq + 1
+        for seq, digest, record in self._verified(parse_from):
             count += 1
-            if visit is not None:
+            if record is not None and visit is not None:
                 visit(record)
-            if anchor is not None and record.seq == anchor.seq and record.hash != anchor.hash:
+            if anchor is not None and seq == anchor.seq and digest != anchor.hash:
                 raise JournalIntegrityError(
-                    record.seq, f"differs from the external anchor (hash {anchor.hash[:12]}…)"
+                    seq, f"differs from the external anchor (hash {anchor.hash[:12]}…)"
                 )
         if anchor is not None and anchor.seq > count:
             raise JournalIntegrityError(
@@ -263,23 +297,66 @@ class Journal:
 
         The chain is always checked from seq 1 so a later start cannot hide an edit.
         """
+        for _, _, record in self._verified(from_seq):
+            if record is not None:
+                yield record
+
+    def read(self, seq: int) -> JournalRecord:
+        """One record by its seq, for state kept on disk rather than in memory.
+
+        The chain was verified at open and this process is its one writer; the record's own
+        hash is checked again. Raises JournalIntegrityError if it is missing or edited.
+        """
+        text = self._cache.get(seq) if 1 <= seq <= self._head.seq else None
+        if text is None:
+            raise JournalIntegrityError(seq, "record missing (read after open)")
+        fields = _chain_fields(text)
+        if fields is None or fields[2] != seq or not fields[3]:
+            raise JournalIntegrityError(seq, "content does not match its hash (read after open)")
+        return self._to_record(self._parse(seq, text))
+
+    def _verified(self, parse_from: int) -> Iterator[tuple[int, str, JournalRecord | None]]:
+        """``(seq, hash, record)`` for every stored record, checking the chain as it goes;
+        ``record`` is parsed only from ``parse_from`` on (None before: checked, not read).
+        """
         prev_hash = GENESIS_HASH
         head = self._read_head(self._cache)
         for seq, text in self._stored_texts(head.seq):
             if text is None:
                 raise JournalIntegrityError(seq, self._describe_missing(seq, head))
-            record = self._parse(seq, text)
-            if record["prev_hash"] != prev_hash:
+            fields = _chain_fields(text)
+            if fields is None:
+                self._parse(seq, text)  # names what is wrong with it, if it can
+                raise JournalIntegrityError(seq, "content does not match its hash (edited)")
+            digest, prev, stored_seq, hash_matches = fields
+            if stored_seq != seq:
+                raise JournalIntegrityError(
+                    seq, f"record stored under seq {seq} says seq {stored_seq} (reordered)"
+                )
+            if prev != prev_hash:
                 raise JournalIntegrityError(
                     seq, "prev_hash does not match the previous record (edited or reordered)"
                 )
-            if not _hash_matches(text, record["hash"]):
+            if not hash_matches:
                 raise JournalIntegrityError(seq, "content does not match its hash (edited)")
-            prev_hash = record["hash"]
-            if seq >= from_seq:
-                yield self._to_record(record)
+            prev_hash = digest
+            yield seq, digest, (self._to_record(self._parse(seq, text))
+                                if seq >= parse_from else None)
         if prev_hash != head.hash:
             raise JournalIntegrityError(head.seq, "last record does not match the head anchor")
+
+    def _checkpoint_refused(self, checkpoint: JournalHead) -> str | None:
+        """Why the journal does not hold ``checkpoint`` (None if it does): one keyed read,
+        before the verifying pass proves the rest of the chain."""
+        if checkpoint.seq == 0:
+            return None if checkpoint.hash == GENESIS_HASH else "checkpoint at seq 0 is not genesis"
+        if checkpoint.seq > self._head.seq:
+            return (f"checkpoint at seq {checkpoint.seq} is beyond the journal's head "
+                    f"(seq {self._head.seq})")
+        fields = _chain_fields(self._cache.get(checkpoint.seq))
+        if fields is None or fields[0] != checkpoint.hash:
+            return f"journal record {checkpoint.seq} does not have the checkpoint's hash"
+        return None
 
     def latest_state_by_transaction(
         self, is_terminal: Callable[[JournalRecord], bool] | None = None

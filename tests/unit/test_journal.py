@@ -168,6 +168,54 @@ def test_external_anchor_detects_rollback_and_substitution(tmp_path: Path) -> No
         Journal.open(tmp_path, anchor=JournalHead(3, written[1].hash))
 
 
+def test_edit_before_a_checkpoint_is_still_detected(tmp_path: Path) -> None:
+    """Records before a checkpoint are not read into state, but their chain is verified."""
+    written = fill_journal(tmp_path)
+    tamper(tmp_path, 2, lambda r: r.update(cause="forged"))
+    with pytest.raises(JournalIntegrityError) as info:
+        Journal.open(tmp_path, checkpoint=JournalHead(4, written[3].hash), visit=lambda r: None)
+    assert info.value.seq == 2 and "hash" in info.value.problem
+
+
+def test_a_held_checkpoint_visits_only_the_records_after_it(tmp_path: Path) -> None:
+    written = fill_journal(tmp_path)
+    seen: list[int] = []
+    refused: list[str] = []
+    with Journal.open(tmp_path, checkpoint=JournalHead(3, written[2].hash),
+                      visit=lambda r: seen.append(r.seq),
+                      on_checkpoint_refused=refused.append) as journal:
+        assert seen == [4, 5] and refused == []
+        assert journal.read(2) == written[1]
+
+
+@pytest.mark.parametrize("checkpoint", [
+    JournalHead(3, "ab" * 32),   # another chain's record 3
+    JournalHead(9, "ab" * 32),   # beyond the journal (a snapshot newer than the journal)
+], ids=["other-hash", "beyond-head"])
+def test_a_checkpoint_the_journal_does_not_hold_means_a_full_replay(
+    tmp_path: Path, checkpoint: JournalHead
+) -> None:
+    fill_journal(tmp_path)
+    seen: list[int] = []
+    refused: list[str] = []
+    Journal.open(tmp_path, checkpoint=checkpoint, visit=lambda r: seen.append(r.seq),
+                 on_checkpoint_refused=refused.append).close()
+    assert seen == [1, 2, 3, 4, 5] and len(refused) == 1
+
+
+def test_read_after_open_checks_the_record_again(tmp_path: Path) -> None:
+    fill_journal(tmp_path)
+    with Journal.open(tmp_path) as journal:
+        with diskcache.Cache(str(tmp_path)) as raw:
+            record = json.loads(raw.get(2))
+            record["cause"] = "forged"
+            raw.set(2, canonical_json(record))
+        with pytest.raises(JournalIntegrityError, match="read after open"):
+            journal.read(2)
+        with pytest.raises(JournalIntegrityError, match="missing"):
+            journal.read(6)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("tx", "state", "c", {"amount": 0.1}, T0), "float"),
     (("tx", "state", "c", {"nested": [{"x": {1, 2}}]}, T0), "set"),
