@@ -5,13 +5,12 @@ ccxt, with the account's shared rate limiter, the `venue:<name>` subtree spec an
 from actors.api import call, gatekeeper_name, submit
 from actors.gatekeeper import Gatekeeper, GatekeeperStatistics
 from actors.names import GatewayNames
-from actors.pool import Dispatcher, LatencyHistogram, PoolCore, PoolEntrance, PoolStatistics
+from actors.pool import Dispatcher, LatencyHistogram, PoolCore, PoolStatistics
 from actors.protocol import (
     ApplyBackoff,
     Call,
     CallOutcome,
     GetBucket,
-    GetPoolEntrance,
     GetStatistics,
     PoolStarted,
     ReplySlot,
@@ -37,12 +36,10 @@ __all__ = [
     "GatekeeperStatistics",
     "GatewayNames",
     "GetBucket",
-    "GetPoolEntrance",
     "GetStatistics",
     "GetVenueUrl",
     "LatencyHistogram",
     "PoolCore",
-    "PoolEntrance",
     "PoolStarted",
     "PoolStatistics",
     "RateLimiter",

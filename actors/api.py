@@ -2,10 +2,12 @@
 
 The reply slot travels with the request through gatekeeper, pool and worker, and whichever of
 them settles the call answers it directly, so the caller waits on one future and no actor waits
-on another. `call` always returns within the request's deadline plus `grace`: if nothing came
-back by then (an actor died holding the call), it settles the slot itself — `OutcomeUnknown` for
-a non-idempotent request, since it may have reached the venue, `DeadlineExceeded` otherwise —
-and any later answer is dropped. Actors must not block: they use `submit` and the future.
+on another. The gatekeeper's `Call` handling runs on the caller's thread when the gatekeeper is
+up (`actors.entrance`), else the call is sent to its stable name. `call` always returns within
+the request's deadline plus `grace`: if nothing came back by then (an actor died holding the
+call), it settles the slot itself — `OutcomeUnknown` for a non-idempotent request, since it
+may have reached the venue, `DeadlineExceeded` otherwise — and any later answer is dropped.
+Actors must not block: they use `submit` and the future.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 
 import pykka
 
+from actors.entrance import entrance
 from actors.names import GatewayNames
 from actors.protocol import Call, ReplySlot
 from messages.exchange import (
@@ -43,9 +46,14 @@ def submit(request: ExchangeRequest) -> ReplySlot:
     A venue without a running gatekeeper is answered `Overloaded` in the slot at once.
     """
     slot = ReplySlot()
+    call = Call(request, slot)
+    name = gatekeeper_name(request.venue)
+    running = entrance(name)
+    if running is not None and running.enter(call):
+        return slot
     wait = max(0.0, request.remaining(time.monotonic()))
     try:
-        names.tell(gatekeeper_name(request.venue), Call(request, slot), timeout=wait)
+        names.tell(name, call, timeout=wait)
     except (ActorUnavailable, NameNotFound) as error:
         slot.answer(Overloaded(request_id=request.id, reason=f"gatekeeper unavailable: {error}"))
     return slot

@@ -7,6 +7,12 @@ when the next probe is due, reads from the market-data cache marked stale when t
 A venue ban (418, Nobitex token block) opens every breaker of the venue until the ban ends.
 Permits whose outcome never came back (a pool that died with the call) are released as ignored
 once the request is well past its deadline, so half-open probe slots cannot leak.
+
+Hot path (`actors.entrance`): `actors.api.submit` enters the gatekeeper with the `Call` on the
+caller's thread, the gatekeeper enters the dispatcher with the `Work`, and workers enter both
+with their reports, each under the actor's lock and falling back to a message. Stale reads
+from the cache touch disk, so an entered call that needs one is handed to the gatekeeper's own
+thread.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.entrance import EnterableActor, entrance
 from actors.health import report_breaker_transition
 from actors.names import GatewayNames
-from actors.pool import PoolEntrance
-from actors.protocol import Call, CallOutcome, GetPoolEntrance, GetStatistics, Work
+from actors.protocol import Call, CallOutcome, GetStatistics, Work, crashed_reply
 from actors.worker import CacheSettings, cache_key
 from gateway.breaker import BreakerConfig, BreakerMetrics, Permit, Rejected, Transition
 from gateway.breaker_registry import BreakerKey, BreakerRegistry
@@ -37,7 +43,7 @@ from messages.exchange import (
     ExchangeResult,
     Overloaded,
 )
-from supervisors import ActorUnavailable, NameNotFound, SupervisedActor, names
+from supervisors import ActorUnavailable, NameNotFound, names
 
 __all__ = ["Gatekeeper", "GatekeeperStatistics"]
 
@@ -66,7 +72,16 @@ class _Sweep:
     """Timer: release forgotten permits, evict idle per-method breakers."""
 
 
-class Gatekeeper(SupervisedActor):
+@attrs.frozen(slots=True)
+class _ServeStale:
+    """To itself from an outside thread: answer a refused read from the cache (disk I/O
+    stays on the gatekeeper's thread), or `CircuitOpen` with the probe due at `next_probe_at`."""
+
+    call: Call = attrs.field(eq=False)
+    next_probe_at: float
+
+
+class Gatekeeper(EnterableActor):
     """Breakers per venue+category (and per method when configured); see the module docstring."""
 
     def __init__(self, names_: GatewayNames, breaker: BreakerConfig, *, per_method: bool,
@@ -82,28 +97,28 @@ class Gatekeeper(SupervisedActor):
         self._clock = clock
         self._pending: dict[str, tuple[float, list[tuple[BreakerKey, Permit]]]] = {}
         self._admitted = self._open = self._stale = self._refused = 0
-        self._entrance: PoolEntrance | None = None
-        #: The pending answer to GetPoolEntrance asked of a restarted dispatcher.
-        self._entrance_reply: pykka.Future[PoolEntrance] | None = None
 
     def on_start(self) -> None:
-        self._entrance = names.ask(self._names.dispatcher, GetPoolEntrance(), timeout=5.0)
         if self._cache_settings is not None:
             self._cache = self._cache_settings.open(self._names.venue)
         self._registry.add_listener(self._on_transition)
         for category in Category:  # venue+category breakers exist from the start (for /status)
             self._registry.get(BreakerKey(self._names.venue, category.value), self._clock())
         self.send_after(SWEEP_INTERVAL, _Sweep())
+        self.publish(self._names.gatekeeper)
 
     def on_stop(self) -> None:
+        super().on_stop()
         if self._cache is not None:
             self._cache.close()
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         if isinstance(message, Call):
             self._call(message)
         elif isinstance(message, CallOutcome):
             self._outcome(message)
+        elif isinstance(message, _ServeStale):
+            self._serve_stale(message.call, message.next_probe_at)
         elif isinstance(message, _Sweep):
             self._sweep()
         elif isinstance(message, GetStatistics):
@@ -111,6 +126,10 @@ class Gatekeeper(SupervisedActor):
         else:
             raise TypeError(f"Gatekeeper: unexpected message {type(message).__name__}")
         return None
+
+    def entered_failed(self, message: Any, error: Exception) -> None:
+        if isinstance(message, Call):
+            message.reply.answer(crashed_reply(message.request, "gatekeeper", error))
 
     # ----- calls ----------------------------------------------------------------------------
 
@@ -140,38 +159,18 @@ class Gatekeeper(SupervisedActor):
         self._pending[request.id] = (request.deadline, permits)
         self._admitted += 1
         work = Work(request, call.reply)
-        if self._entrance is None:
-            self._entrance = self._new_entrance()
-        if self._entrance is not None and self._entrance.submit(work):
+        dispatcher = entrance(self._names.dispatcher)
+        if dispatcher is not None and dispatcher.enter(work):
             return
-        # The dispatcher restarted. Never wait for its successor here (every caller would
+        # The dispatcher is restarting. Never wait for its successor here (every caller would
         # stall behind this one): send the call as a message if the new one is up, else
-        # refuse it, nothing sent; the new entrance is asked for without waiting.
-        self._entrance = None
+        # refuse it, nothing sent.
         try:
-            dispatcher = names.resolve(self._names.dispatcher, 0.0)
-            dispatcher.tell(work)
+            names.resolve(self._names.dispatcher, 0.0).tell(work)
         except (ActorUnavailable, NameNotFound, pykka.ActorDeadError):
             self._release(request.id, Outcome.IGNORED, 0.0, now)
             call.reply.answer(Overloaded(request_id=request.id,
                                          reason="the pool is restarting; nothing was sent"))
-            return
-        if self._entrance_reply is None:
-            self._entrance_reply = dispatcher.ask(GetPoolEntrance(), block=False)
-
-    def _new_entrance(self) -> PoolEntrance | None:
-        """The restarted dispatcher's entrance if its answer has arrived (never waits)."""
-        if self._entrance_reply is None:
-            return None
-        try:
-            entrance = self._entrance_reply.get(timeout=0)
-        except pykka.Timeout:
-            return None
-        except Exception:  # noqa: BLE001 - it died before answering: ask its successor
-            self._entrance_reply = None
-            return None
-        self._entrance_reply = None
-        return entrance
 
     def _refusal(self, request: ExchangeRequest, now: float) -> Any:
         if request.venue != self._names.venue:
@@ -192,15 +191,25 @@ class Gatekeeper(SupervisedActor):
 
     def _answer_open(self, call: Call, rejected: Rejected, now: float) -> None:
         request = call.request
-        if request.category is Category.MARKET_DATA and self._cache is not None:
-            kind = kind_for_method(request.method)
+        next_probe_at = now + rejected.next_probe_in(now)
+        if (request.category is Category.MARKET_DATA and self._cache is not None
+                and kind_for_method(request.method) is not None
+                and not self.on_own_thread()):
+            self.actor_ref.tell(_ServeStale(call, next_probe_at))
+            return
+        self._serve_stale(call, next_probe_at)
+
+    def _serve_stale(self, call: Call, next_probe_at: float) -> None:
+        request = call.request
+        kind = kind_for_method(request.method)
+        if (request.category is Category.MARKET_DATA and self._cache is not None
+                and kind is not None):
             cached = None
-            if kind is not None:
-                try:
-                    cached = self._cache.get(kind, cache_key(request), time.time())
-                except Exception:  # noqa: BLE001 - an unreadable cache only loses the stale answer
-                    logger.bind(actor=self._names.gatekeeper).opt(exception=True).warning(
-                        "market-data cache read failed")
+            try:
+                cached = self._cache.get(kind, cache_key(request), time.time())
+            except Exception:  # noqa: BLE001 - an unreadable cache only loses the stale answer
+                logger.bind(actor=self._names.gatekeeper).opt(exception=True).warning(
+                    "market-data cache read failed")
             if cached is not None:
                 self._stale += 1
                 call.reply.answer(ExchangeResult.from_ccxt(request.id, cached.value, 0.0,
@@ -209,7 +218,7 @@ class Gatekeeper(SupervisedActor):
         self._open += 1
         call.reply.answer(CircuitOpen(request_id=request.id, venue=request.venue,
                                       category=request.category,
-                                      next_probe_in=rejected.next_probe_in(now)))
+                                      next_probe_in=max(0.0, next_probe_at - self._clock())))
 
     # ----- outcomes -------------------------------------------------------------------------
 

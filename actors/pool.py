@@ -14,19 +14,17 @@ Guarantees of the core:
 The dispatcher also takes rate-limit tokens from the account's shared bucket before handing out
 a job (no actor round-trip on the hot path, see `actors.rate_limiter`).
 
-Hot path: the dispatcher hands the gatekeeper a `PoolEntrance` once (`GetPoolEntrance`). It
-runs the same submit-and-dispatch code as a `Work` message, under the dispatcher's lock, on the
-gatekeeper's thread — so a call reaches an idle worker in one actor hop instead of two (one
-thread hand-off, ~30 µs of a ~0.3 ms budget). Everything else (worker reports, crashes,
-timers) still arrives as messages; timers a foreign thread needs are requested by message,
-since only the dispatcher's own thread may schedule them.
+Hot path (`actors.entrance`): the gatekeeper enters the dispatcher with `Work`, and workers
+with `WorkFinished`, on their own threads under the dispatcher's lock — the same handlers as
+the messages, without waking the dispatcher. Everything else (worker announcements, crashes,
+timers) arrives as messages; a timer an entered handler needs is requested by message, since
+only the dispatcher's own thread may schedule them.
 """
 
 from __future__ import annotations
 
 import bisect
 import collections
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -35,17 +33,18 @@ import attrs
 import pykka
 from loguru import logger
 
+from actors.entrance import EnterableActor
 from actors.names import GatewayNames, tell_if_up
 from actors.protocol import (
     CallOutcome,
     GetBucket,
-    GetPoolEntrance,
     GetStatistics,
     PoolStarted,
     Work,
     WorkerDown,
     WorkerReady,
     WorkFinished,
+    crashed_reply,
 )
 from actors.rate_limiter import SharedBucket
 from gateway.classify import Outcome
@@ -58,9 +57,9 @@ from messages.exchange import (
     Overloaded,
 )
 from messages.supervision import ChildCrashed, ChildStopped, SupervisionEvent
-from supervisors import ActorUnavailable, NameNotFound, SupervisedActor, names, subscribe
+from supervisors import ActorUnavailable, NameNotFound, names, subscribe
 
-__all__ = ["Dispatcher", "LatencyHistogram", "PoolCore", "PoolEntrance", "PoolStatistics"]
+__all__ = ["Dispatcher", "LatencyHistogram", "PoolCore", "PoolStatistics"]
 
 #: Upper bounds (seconds) of the latency histogram buckets; the last bucket is unbounded.
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -242,19 +241,7 @@ class _WakeAt:
     at: float
 
 
-class PoolEntrance:
-    """The gatekeeper's way into the pool without a message (see the module docstring)."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self._dispatcher = dispatcher
-
-    def submit(self, work: Work) -> bool:
-        """Queue `work` and hand out what can go now; False (nothing done) if the dispatcher
-        is dead — fetch the new one's entrance or send `work` as a message."""
-        return self._dispatcher.submit_from_outside(work)
-
-
-class Dispatcher(SupervisedActor):
+class Dispatcher(EnterableActor):
     """The pool's queue actor (`venue:<name>/pool/dispatcher`); see the module docstring.
 
     Learns of worker crashes from supervision events and from a restarted worker announcing
@@ -281,12 +268,8 @@ class Dispatcher(SupervisedActor):
         self._restarts = 0
         self._latency: dict[str, LatencyHistogram] = {}
         self._errors: collections.Counter[str] = collections.Counter()
-        # Serialises this actor's thread with the gatekeeper's use of the PoolEntrance.
-        self._lock = threading.RLock()
-        self._own_thread: threading.Thread | None = None
 
     def on_start(self) -> None:
-        self._own_thread = threading.current_thread()
         self._bucket = names.ask(self._names.rate_limiter, GetBucket(), timeout=5.0)
         me = self.actor_ref
         prefix = self._names.pool + "/worker-"
@@ -302,28 +285,23 @@ class Dispatcher(SupervisedActor):
         # After a dispatcher restart the workers are alive but unknown: ask them to announce.
         for worker in self._worker_names:
             tell_if_up(worker, PoolStarted())  # one restarting announces itself when back
+        self.publish(self._names.dispatcher)
 
     def on_stop(self) -> None:
+        super().on_stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetPoolEntrance):
-            return PoolEntrance(self)
+    def entered_failed(self, message: Any, error: Exception) -> None:
+        if isinstance(message, Work):
+            message.reply.answer(crashed_reply(message.request, "pool dispatcher", error))
+            tell_if_up(self._names.gatekeeper,
+                       CallOutcome(message.request.id, Outcome.IGNORED, 0.0))
+
+    def handle(self, message: Any) -> Any:
         if isinstance(message, _WakeAt):
             self._schedule(message.at)
             return None
-        with self._lock:
-            return self._handle(message)
-
-    def submit_from_outside(self, work: Work) -> bool:
-        with self._lock:
-            if not self.actor_ref.is_alive():
-                return False
-            self._handle(work)
-        return True
-
-    def _handle(self, message: Any) -> Any:
         if isinstance(message, Work):
             self._submit(message)
         elif isinstance(message, WorkFinished):
@@ -427,7 +405,7 @@ class Dispatcher(SupervisedActor):
             wake = now + wait if wake is None else min(wake, now + wait)
         if wake is not None and (self._wake_at is None or wake < self._wake_at):
             self._wake_at = wake
-            if threading.current_thread() is self._own_thread:
+            if self.on_own_thread():
                 self._schedule(wake)
             else:
                 self.actor_ref.tell(_WakeAt(wake))

@@ -13,14 +13,13 @@ import attrs
 import pykka
 
 from gateway.classify import BackoffSignal, Outcome
-from messages.exchange import ExchangeReply, ExchangeRequest
+from messages.exchange import ExchangeFailed, ExchangeReply, ExchangeRequest, OutcomeUnknown
 
 __all__ = [
     "ApplyBackoff",
     "Call",
     "CallOutcome",
     "GetBucket",
-    "GetPoolEntrance",
     "GetStatistics",
     "PoolStarted",
     "ReplySlot",
@@ -28,6 +27,7 @@ __all__ = [
     "WorkFinished",
     "WorkerDown",
     "WorkerReady",
+    "crashed_reply",
 ]
 
 
@@ -58,6 +58,15 @@ class ReplySlot:
             self._answered = True
         self.future.set(reply)
         return True
+
+
+def crashed_reply(request: ExchangeRequest, actor: str, error: BaseException) -> ExchangeReply:
+    """The answer to a call whose handler failed in `actor`: it may have been sent on already,
+    so a non-idempotent call is `OutcomeUnknown` (the transaction layer resolves it)."""
+    reason = f"{actor} failed: {type(error).__name__}: {error}"[:500]
+    if request.idempotent:
+        return ExchangeFailed(request_id=request.id, error_class="ActorCrashed", message=reason)
+    return OutcomeUnknown(request_id=request.id, reason=reason)
 
 
 @attrs.frozen(slots=True)
@@ -128,11 +137,6 @@ class PoolStarted:
 @attrs.frozen(slots=True)
 class GetBucket:
     """Ask the rate limiter for the account's shared bucket (once, at pool start)."""
-
-
-@attrs.frozen(slots=True)
-class GetPoolEntrance:
-    """Ask the dispatcher for its PoolEntrance (once, at gatekeeper start)."""
 
 
 @attrs.frozen(slots=True)

@@ -4,7 +4,8 @@ The worker is the only actor that blocks on exchange I/O, and it owns that I/O. 
 it: refuses to start once the request's deadline has passed (no work after the deadline), cuts
 the HTTP timeout to the time left, calls ccxt, classifies the result with `gateway.classify`,
 answers the caller's reply slot, and only then reports — the outcome and any back-off signal to
-the gatekeeper and the rate limiter, `WorkFinished` to the pool (which hands it the next job).
+the gatekeeper and the rate limiter, `WorkFinished` to the pool (which hands it the next job);
+the gatekeeper and the pool are entered on the worker's thread (`actors.entrance`).
 It rebuilds its client after `rebuild_after` consecutive network failures, and checks the venue
 while idle every `health_interval` seconds. An exception outside ccxt's and the network's
 families is a bug: the worker crashes, and the pool answers the orphaned call.
@@ -23,6 +24,7 @@ import attrs
 import ccxt
 from loguru import logger
 
+from actors.entrance import enter_or_tell
 from actors.names import GatewayNames, tell_if_up
 from actors.protocol import (
     ApplyBackoff,
@@ -280,9 +282,10 @@ class Worker(SupervisedActor):
                      verdict.error)
 
     def _report(self, request: ExchangeRequest, outcome: CallOutcome, error: str) -> None:
-        tell_if_up(self._names.dispatcher,
-                   WorkFinished(self._me, request.id, request.method, outcome.latency, error))
-        tell_if_up(self._names.gatekeeper, outcome)
+        # Gatekeeper first: the lock order of entered actors (see actors.entrance).
+        enter_or_tell(self._names.gatekeeper, outcome)
+        enter_or_tell(self._names.dispatcher,
+                      WorkFinished(self._me, request.id, request.method, outcome.latency, error))
 
     def _store(self, request: ExchangeRequest, value: Any) -> None:
         """Keep market data for stale reads; at most twice per TTL per key and worker, since
