@@ -160,7 +160,7 @@ class Worker(SupervisedActor):
         self._health_checks = 0
         self._busy = False
         self._cut_by_deadline = False
-        self._stored_at: dict[tuple[Any, str], float] = {}
+        self._stored_at: dict[tuple[Any, ...], float] = {}
 
     # ----- lifecycle ------------------------------------------------------------------------
 
@@ -293,15 +293,15 @@ class Worker(SupervisedActor):
         kind = kind_for_method(request.method)
         if self._cache is None or kind is None or request.category is not Category.MARKET_DATA:
             return
-        key = cache_key(request)
+        arguments = (kind, request.args, request.kwargs)  # frozen, hence hashable
         now = self._clock()
-        if now - self._stored_at.get((kind, key), -math.inf) < self._cache.ttls[kind] / 2:
+        if now - self._stored_at.get(arguments, -math.inf) < self._cache.ttls[kind] / 2:
             return
         if len(self._stored_at) > 10_000:
             self._stored_at.clear()
-        self._stored_at[(kind, key)] = now
+        self._stored_at[arguments] = now
         try:
-            self._cache.put(kind, key, value, time.time())
+            self._cache.put(kind, cache_key(request), value, time.time())
         except Exception:  # noqa: BLE001 - a cache that cannot store never fails a call
             logger.bind(actor=self._me).opt(exception=True).warning("market-data cache put failed")
 
