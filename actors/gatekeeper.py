@@ -97,13 +97,14 @@ class Gatekeeper(EnterableActor):
         self._clock = clock
         self._pending: dict[str, tuple[float, list[tuple[BreakerKey, Permit]]]] = {}
         self._admitted = self._open = self._stale = self._refused = 0
+        self._category_keys = {c: BreakerKey(names_.venue, c.value) for c in Category}
 
     def on_start(self) -> None:
         if self._cache_settings is not None:
             self._cache = self._cache_settings.open(self._names.venue)
         self._registry.add_listener(self._on_transition)
-        for category in Category:  # venue+category breakers exist from the start (for /status)
-            self._registry.get(BreakerKey(self._names.venue, category.value), self._clock())
+        for key in self._category_keys.values():  # these exist from the start (for /status)
+            self._registry.get(key, self._clock())
         self.send_after(SWEEP_INTERVAL, _Sweep())
         self.publish(self._names.gatekeeper)
 
@@ -134,10 +135,11 @@ class Gatekeeper(EnterableActor):
     # ----- calls ----------------------------------------------------------------------------
 
     def _keys(self, request: ExchangeRequest) -> list[BreakerKey]:
-        keys = [BreakerKey(self._names.venue, request.category.value)]
+        category = self._category_keys[request.category]
         if self._per_method:
-            keys.append(BreakerKey(self._names.venue, request.category.value, request.method))
-        return keys
+            return [category, BreakerKey(self._names.venue, request.category.value,
+                                         request.method)]
+        return [category]
 
     def _call(self, call: Call) -> None:
         request = call.request

@@ -26,7 +26,7 @@ from gateway.classify import Outcome
 from gateway.errors import InvalidConfigError
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class BreakerKey:
     """Which calls a breaker guards; `method` None means the whole venue+category."""
 

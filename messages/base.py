@@ -42,7 +42,7 @@ class FrozenMap(Mapping[str, Any]):
     the one that was encoded.
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("_data", "_float_free", "_hash")
 
     def __init__(self, items: Mapping[str, Any] | None = None) -> None:
         data = dict(items or {})
@@ -51,14 +51,18 @@ class FrozenMap(Mapping[str, Any]):
                 raise TypeError(f"FrozenMap keys must be str, got {key!r} ({type(key).__name__})")
         self._data = data
         self._hash: int | None = None
+        #: Known to be a valid Value with no float inside (see `_adopt`).
+        self._float_free = False
 
     @classmethod
-    def _adopt(cls, data: dict[str, Any]) -> FrozenMap:
+    def _adopt(cls, data: dict[str, Any], *, float_free: bool) -> FrozenMap:
         """Wrap `data` without copying or re-checking it: only for a dict just built by
-        `freeze`, with str keys, that nothing else holds."""
+        `freeze`, with str keys and valid values, that nothing else holds. `float_free` says
+        no float is inside (floats were turned into Decimals), so checks can stop here."""
         frozen = cls.__new__(cls)
         frozen._data = data
         frozen._hash = None
+        frozen._float_free = float_free
         return frozen
 
     def __getitem__(self, key: str) -> Any:
@@ -108,6 +112,8 @@ def _checked_fast(value: object, floats: bool) -> None:
             raise _Unusual
         return
     if kind is FrozenMap:
+        if value._float_free:  # type: ignore[attr-defined]
+            return  # checked when it was frozen: valid, and no float inside
         data = value._data  # type: ignore[attr-defined]
         if len(data) == 1 and DECIMAL_TAG in data:
             raise _Unusual
@@ -187,7 +193,7 @@ def _frozen_fast(obj: object, floats_to_decimal: bool) -> Value:
             data[key] = _frozen_fast(item, floats_to_decimal)
         if len(data) == 1 and DECIMAL_TAG in data:
             raise _Unusual
-        return FrozenMap._adopt(data)
+        return FrozenMap._adopt(data, float_free=floats_to_decimal)
     if kind is list or kind is tuple:
         return tuple([_frozen_fast(item, floats_to_decimal) for item in obj])  # type: ignore[attr-defined]
     if kind is Decimal and obj.is_finite():  # type: ignore[attr-defined]

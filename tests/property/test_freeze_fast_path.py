@@ -127,3 +127,13 @@ def test_errors_still_name_the_path() -> None:
         freeze({"x": {DECIMAL_TAG: "1"}})
     with pytest.raises(ValueError, match=r"key 1 is not a str"):
         freeze({1: "x"})
+
+
+@given(raw)
+def test_a_map_marked_float_free_holds_no_float(value: Any) -> None:
+    """`check_value` stops at a map `freeze` marked float-free; the mark must be true."""
+    try:
+        frozen = freeze(value, floats_to_decimal=True)
+    except ValueError:
+        return
+    _check_explained(frozen, "$", floats=False)  # walks everything, trusting no mark
