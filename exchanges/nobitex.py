@@ -233,7 +233,8 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
 
     def __init__(self, config: dict | None = None) -> None:
         super().__init__(config or {})
-        self.logger = _RedactingLogger(self.logger, self)
+        plain: logging.Logger = vars(self)["logger"]  # ccxt's (or the config's) logger
+        self.logger = _RedactingLogger(plain, self)
 
     def log(self, *args: object) -> None:
         """ccxt's verbose mode prints request headers; print them without the token."""
