@@ -11,6 +11,9 @@ raises :class:`IdempotencyConflict`. A refused operation raises a typed
 The ledger does no I/O. Durability is injected as ``on_record``: it is called with
 each new, fully validated entry before the entry is applied in memory, so if it
 raises (the store failed) the in-memory state is untouched (see ``trading.store``).
+A ledger restored from a checkpoint (:meth:`Ledger.from_checkpoint`) holds the derived
+state (balances, reservations, freezes) and only the ids of the entries before it; those
+entries are read through an injected :class:`Archive` when asked for.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from trading.errors import (
 )
 
 __all__ = [
+    "Archive",
     "Balance",
     "Entry",
     "EntryKind",
@@ -181,6 +185,17 @@ class Fill:
     order_id: str | None = None
 
 
+@attrs.frozen(slots=True)
+class Archive:
+    """Entries a checkpoint stands for, kept where they were stored: their ids in order and
+    how to read them (one by position, or all in order). Readers raise if what they read is
+    not the entry named."""
+
+    ids: tuple[str, ...]
+    read_one: Callable[[int], Entry]
+    read_all: Callable[[], list[Entry]]
+
+
 def _tag_text(value: object) -> str:
     # 100, 100.00 and 1E+2 are the same request: compare decimals by value, not spelling
     if isinstance(value, Decimal) and value.is_finite():
@@ -227,6 +242,8 @@ class Ledger:
         self._balances: dict[tuple[str, str], Decimal] = {}
         self._reservations: dict[str, Reservation] = {}
         self._frozen: dict[tuple[str, str], str] = {}
+        self._archive: Archive | None = None
+        self._archived: dict[str, int] = {}
 
     @classmethod
     def from_entries(
@@ -238,14 +255,89 @@ class Ledger:
             ledger.restore(entry)
         return ledger
 
+    @classmethod
+    def from_checkpoint(
+        cls, state: Mapping[str, Any], archive: Archive,
+        on_record: Callable[[Entry], None] | None = None,
+    ) -> Ledger:
+        """A ledger whose state is ``state`` (from :meth:`checkpoint_state`) and whose entries
+        so far are ``archive``'s (``state["entries"]`` names them), read when asked for.
+
+        Checks what can be checked without the entries: every currency sums to zero, each
+        reserved account holds exactly what its open reservations have left, ids are unique.
+        Raises ValueError (or KeyError, TypeError, ArithmeticError) on anything off.
+        """
+        ledger = cls(on_record)
+        ledger._archived = {entry_id: i for i, entry_id in enumerate(archive.ids)}
+        if len(ledger._archived) != len(archive.ids):
+            raise ValueError("checkpoint names an entry id twice")
+        sums: dict[str, Decimal] = defaultdict(Decimal)
+        for account, currency, text in state["balances"]:
+            amount = Decimal(text)
+            if not amount.is_finite() or currency not in accounts.parse_account(account).currencies:
+                raise ValueError(f"checkpoint balance {account} {currency} {text} is invalid")
+            ledger._balances[(account, currency)] = amount
+            sums[currency] += amount
+        if any(sums.values()):
+            raise ValueError(f"checkpoint balances do not sum to zero: {dict(sums)}")
+        held: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for tid, venue, currency, amount, consumed, released, voided, order_id in \
+                state["reservations"]:
+            res = Reservation(tid, venue, currency, Decimal(amount), Decimal(consumed),
+                              Decimal(released), bool(voided), order_id)
+            if res.amount <= 0 or res.consumed < 0 or res.released < 0 or res.remaining < 0 \
+                    or (res.voided and res.remaining != 0) or tid in ledger._reservations:
+                raise ValueError(f"checkpoint reservation {tid} is inconsistent")
+            ledger._reservations[tid] = res
+            held[(accounts.reserved(venue, currency), currency)] += res.remaining
+        reserved = {key: amount for key, amount in ledger._balances.items()
+                    if key[0].endswith(":reserved") and amount != 0}
+        if reserved != {key: amount for key, amount in held.items() if amount != 0}:
+            raise ValueError("checkpoint reserved balances differ from its reservations")
+        for venue, currency, reason in state["frozen"]:
+            ledger._frozen[(accounts.validate_venue(venue),
+                            accounts.validate_currency(currency))] = str(reason)
+        ledger._archive = archive
+        return ledger
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The derived state and entry ids, as JSON, for :meth:`from_checkpoint`."""
+        archived = list(self._archive.ids) if self._archive is not None else []
+        return {
+            "balances": [[a, c, str(v)] for (a, c), v in self._balances.items()],
+            "reservations": [[r.transfer_id, r.venue, r.currency, str(r.amount),
+                              str(r.consumed), str(r.released), r.voided, r.order_id]
+                             for r in self._reservations.values()],
+            "frozen": [[v, c, reason] for (v, c), reason in self._frozen.items()],
+            "entries": archived + [e.id for e in self._entries],
+        }
+
     # ----------------------------------------------------------------- reads
+
+    def entry_count(self) -> int:
+        """How many entries the ledger holds, archived ones included (none are read)."""
+        return len(self._entries) + (len(self._archive.ids) if self._archive else 0)
 
     @property
     def entries(self) -> tuple[Entry, ...]:
+        if self._archive is not None:
+            archived = self._archive.read_all()
+            if [e.id for e in archived] != list(self._archive.ids):
+                raise ValueError("archived entries read back differ from the checkpoint's ids")
+            for entry in archived:
+                self._by_id.setdefault(entry.id, entry)
+            self._entries[:0] = archived
+            self._archive, self._archived = None, {}
         return tuple(self._entries)
 
     def entry(self, entry_id: str) -> Entry | None:
-        return self._by_id.get(entry_id)
+        found = self._by_id.get(entry_id)
+        if found is None and self._archive is not None and entry_id in self._archived:
+            found = self._archive.read_one(self._archived[entry_id])
+            if found.id != entry_id:
+                raise ValueError(f"archived entry {entry_id} read back as {found.id}")
+            self._by_id[entry_id] = found
+        return found
 
     def account_balance(self, account: str, currency: str) -> Decimal:
         return self._balances.get((account, currency), ZERO)
@@ -257,7 +349,7 @@ class Ledger:
     def recompute_balances(self) -> dict[tuple[str, str], Decimal]:
         """Balances summed afresh from every posting; equals :meth:`account_balances`."""
         sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        for entry in self._entries:
+        for entry in self.entries:
             for p in entry.postings:
                 sums[(p.account, p.currency)] += p.amount
         return {k: v for k, v in sums.items() if v != 0}
@@ -499,7 +591,7 @@ class Ledger:
     def _replayed(
         self, entry_id: str, kind: EntryKind, tags: tuple[tuple[str, str], ...]
     ) -> Entry | None:
-        existing = self._by_id.get(entry_id)
+        existing = self.entry(entry_id)
         if existing is None:
             return None
         if existing.request != (kind.value, tags):

@@ -11,13 +11,15 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import pytest
 
-from trading.errors import JournalError, JournalIntegrityError
+from trading.errors import IdempotencyConflict, JournalError, JournalIntegrityError
 from trading.journal import Journal, canonical_json
 from trading.ledger import Fill
+from trading.snapshot import FILE_NAME, Snapshot, read_snapshot, write_snapshot
 from trading.store import LedgerStore
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -154,3 +156,163 @@ def test_acknowledged_ledger_operations_survive_sigkill(tmp_path: Path) -> None:
         usdt = ledger.balance("binance", "USDT")
         assert usdt.reserved == 0 and usdt.available == D("1000000") - n * D("30")
         assert ledger.balance("binance", "BTC").available == n * D("0.001")
+
+
+# ------------------------------------------------------------------ snapshots
+
+
+def full_replay_state(directory: Path) -> tuple:
+    """The state a store rebuilds from its journal alone (the snapshot moved aside)."""
+    snapshot = directory / FILE_NAME
+    kept = snapshot.read_bytes() if snapshot.exists() else None
+    snapshot.unlink(missing_ok=True)
+    try:
+        with LedgerStore.open(directory) as store:
+            assert store.restored_from == 0
+            result = state(store)
+            store._snapshot_seq = len(store.journal)  # leave no snapshot behind
+        return result
+    finally:
+        (directory / FILE_NAME).unlink(missing_ok=True)
+        if kept is not None:
+            snapshot.write_bytes(kept)
+
+
+def test_a_clean_close_snapshots_and_the_next_open_starts_from_it(tmp_path: Path) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+        before = state(store)
+    assert (tmp_path / FILE_NAME).exists()
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 4
+        assert store.ledger.entry_count() == 4
+        assert (store.ledger.account_balances(), store.ledger.reservations(),
+                store.ledger.frozen()) == before[1:]
+        assert store.ledger.entries == before[0]  # read back from the journal when asked
+        assert store.ledger.recompute_balances() == store.ledger.account_balances()
+    assert full_replay_state(tmp_path) == before
+
+
+def test_old_operations_reissued_after_a_snapshot_start_post_nothing_twice(
+        tmp_path: Path) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+        before = state(store)
+    later = T0 + timedelta(minutes=3)
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 4
+        again = store.ledger.fill(Fill("tr1", "binance", "BTC/USDT", "buy", D("0.05"),
+                                       D("30000"), fee=D("1.5"), fee_currency="USDT",
+                                       transfer_id="t1", order_id="o1"), later)
+        assert again == before[0][2] and len(store.journal) == 4
+        with pytest.raises(IdempotencyConflict):
+            store.ledger.reserve("t1", "binance", "USDT", D("2999"), later, order_id="o1")
+        store.ledger.void("t1", later)
+        assert len(store.journal) == 5
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 5
+        assert store.ledger.balance("binance", "USDT").available == D("8498.50")
+
+
+def _rewrite_snapshot(directory: Path, change: Any, *, redigest: bool) -> None:
+    """Edit the snapshot's state; with ``redigest`` its digest is recomputed (a consistent
+    file whose content is wrong), else it is left stale (a torn or edited file)."""
+    snapshot = read_snapshot(directory, "ledger")
+    assert snapshot is not None
+    changed = json.loads(json.dumps(snapshot.state))
+    change(changed)
+    if redigest:
+        write_snapshot(directory, Snapshot("ledger", snapshot.head, changed))
+    else:
+        header, _, _ = (directory / FILE_NAME).read_bytes().partition(b"\n")
+        (directory / FILE_NAME).write_bytes(header + b"\n" + json.dumps(changed).encode())
+
+
+def _inflate_available(state: dict) -> None:
+    for row in state["balances"]:
+        if row[0] == "assets:binance:USDT:available":
+            row[2] = str(D(row[2]) + 1000)
+
+
+def _drop_reservation(state: dict) -> None:
+    state["reservations"] = []
+
+
+@pytest.mark.parametrize(("change", "redigest"), [
+    (_inflate_available, False),   # edited, digest stale
+    (_inflate_available, True),    # digest recomputed: currencies no longer sum to zero
+    (_drop_reservation, True),     # reserved balance no longer matches its reservations
+    (lambda state: state["entries"].pop(), True),  # fewer ids than journal records
+], ids=["edited", "unbalanced", "reservations", "ids"])
+def test_a_tampered_snapshot_is_ignored_for_a_full_replay(
+        tmp_path: Path, change: Any, redigest: bool) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+        before = state(store)
+    _rewrite_snapshot(tmp_path, change, redigest=redigest)
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 0
+        assert state(store) == before
+
+
+def test_a_torn_snapshot_is_ignored(tmp_path: Path) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+        before = state(store)
+    text = (tmp_path / FILE_NAME).read_bytes()
+    (tmp_path / FILE_NAME).write_bytes(text[: len(text) // 2])
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 0 and state(store) == before
+
+
+def test_a_snapshot_older_than_the_journal_is_used_and_the_rest_replayed(
+        tmp_path: Path) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+    old = (tmp_path / FILE_NAME).read_bytes()
+    with LedgerStore.open(tmp_path) as store:
+        store.ledger.void("t1", T0)
+        store.ledger.reserve("t2", "binance", "USDT", D("100"), T0, order_id="o2")
+        store.ledger.unfreeze("u1", "binance", "ETH", T0, reason="checked")
+        after = state(store)
+    (tmp_path / FILE_NAME).write_bytes(old)  # as if the last clean stop never happened
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 4
+        assert state(store) == after
+    assert full_replay_state(tmp_path) == after
+
+
+def test_a_snapshot_the_journal_does_not_hold_is_ignored(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    with LedgerStore.open(other) as store:  # another ledger's journal, further along
+        trade_some(store)
+        store.ledger.void("t1", T0)
+    mine = tmp_path / "mine"
+    with LedgerStore.open(mine) as store:
+        store.ledger.deposit("usdt", "binance", "USDT", D("5"), T0)
+        before = state(store)
+    (mine / FILE_NAME).write_bytes((other / FILE_NAME).read_bytes())
+    with LedgerStore.open(mine) as store:
+        assert store.restored_from == 0 and state(store) == before
+
+
+def test_a_journal_edited_before_the_snapshot_is_still_refused(tmp_path: Path) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+    with diskcache.Cache(str(tmp_path)) as raw:
+        record = json.loads(raw[1])
+        record["data"]["postings"][0][2] = "20000"
+        raw[1] = canonical_json(record)
+    with pytest.raises(JournalIntegrityError) as info:
+        LedgerStore.open(tmp_path)
+    assert info.value.seq == 1
+
+
+def test_a_snapshot_is_due_every_so_many_entries(tmp_path: Path) -> None:
+    with LedgerStore.open(tmp_path) as store:
+        trade_some(store)
+        assert store.snapshot_due(4) and not store.snapshot_due(5)
+        assert store.snapshot() is True and not store.snapshot_due(1)
+        assert store.snapshot() is False  # nothing new since
+    with LedgerStore.open(tmp_path) as store:
+        assert store.restored_from == 4
