@@ -23,7 +23,10 @@ Guarantees:
   the same client order id.
 - **Idempotent by client_id**, across restarts (the key is in the journal).
 - **Restart**: the journal is verified (:class:`JournalCorrupted` stops the node otherwise) and
-  every non-final order resumes from its last record.
+  every non-final order resumes from its last record. A snapshot written at a clean stop (and
+  every ``SNAPSHOT_EVERY`` records) lets a start read only the records after it: closed and
+  settled orders stay in the journal, found by client id, client order id and venue order id
+  and decoded when asked for; a snapshot the journal does not hold is ignored (full replay).
 - New orders are refused (:class:`~messages.orders.NotAcceptingOrders`) until the markets are
   loaded and the reconciler reported a successful start-up reconciliation; reads and cancels
   are always served.
@@ -92,6 +95,7 @@ from trading.errors import JournalIntegrityError
 from trading.inflight import InflightSchedule, InflightStatistics
 from trading.journal import Journal, JournalRecord
 from trading.ledger import Fill as LedgerFill
+from trading.snapshot import Snapshot, SnapshotError, read_snapshot, write_snapshot
 
 __all__ = [
     "ActiveSymbols",
@@ -99,6 +103,7 @@ __all__ = [
     "FoldVenue",
     "Folded",
     "GetStatistics",
+    "SNAPSHOT_EVERY",
     "JournalCorrupted",
     "RecordReconciliation",
     "StartupReconciled",
@@ -109,6 +114,10 @@ __all__ = [
 
 _ORDER_KIND = "order."
 _SEED_STREAM = "ledger-seed"
+_SNAPSHOT_KIND = "transactions"
+_FINAL_STATES = frozenset({"filled", "canceled", "rejected", "aborted"})
+#: Journal records between periodic snapshots (one is also written at every clean stop).
+SNAPSHOT_EVERY = 20_000
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 #: Seconds past a call's deadline before this actor settles the reply slot itself.
 _OVERDUE_GRACE = 1.0
@@ -229,6 +238,51 @@ class CoordinatorStatistics:
 
 
 @attrs.frozen(slots=True)
+class _Archived:
+    """An order known from a snapshot and kept in the journal, not in memory: what listing,
+    statistics and look-ups need without decoding it (the rest is read from record ``seq``,
+    its latest). ``final`` orders are closed and settled; the others are read at start."""
+
+    seq: int
+    state: str
+    symbol: str
+    created_at: datetime
+    updated_at: str
+    settled: bool
+    external: bool
+    client_id: str
+    client_order_id: str
+    venue_order_id: str | None
+
+    @property
+    def final(self) -> bool:
+        return self.settled and self.state in _FINAL_STATES
+
+    def row(self, tx: str, history: list[int]) -> list[Any]:
+        return [tx, self.state, self.symbol, self.created_at.isoformat(), self.updated_at,
+                self.settled, self.external, self.client_id, self.client_order_id,
+                self.venue_order_id, history]
+
+    @classmethod
+    def from_core(cls, seq: int, order: core.Order, external: bool) -> _Archived:
+        return cls(seq=seq, state=order.state.value, symbol=order.intent.symbol,
+                   created_at=order.created_at, updated_at=order.updated_at.isoformat(),
+                   settled=order.settled_at is not None, external=external,
+                   client_id=order.intent.client_id, client_order_id=order.client_order_id,
+                   venue_order_id=order.venue_order_id)
+
+    @classmethod
+    def from_order(cls, seq: int, order: Mapping[str, Any], external: bool) -> _Archived:
+        """From an order as journaled (``to_dict`` of the core order)."""
+        return cls(seq=seq, state=order["state"], symbol=order["intent"]["symbol"],
+                   created_at=datetime.fromisoformat(order["created_at"]),
+                   updated_at=order["updated_at"], settled=order["settled_at"] is not None,
+                   external=external, client_id=order["intent"]["client_id"],
+                   client_order_id=order["client_order_id"],
+                   venue_order_id=order.get("venue_order_id"))
+
+
+@attrs.frozen(slots=True)
 class _Tick:
     pass
 
@@ -332,7 +386,10 @@ class TransactionCoordinator(SupervisedActor):
         self._seed: dict[str, Any] | None = None
         self._preseed_trades: frozenset[str] = frozenset()
         self._recovery_seconds = 0.0
-        self._history: dict[str, list[OrderEvent]] = {}
+        #: Each order's journal records (seqs), read back for its history.
+        self._history: dict[str, list[int]] = {}
+        self._archived: dict[str, _Archived] = {}
+        self._snapshot_seq = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -340,8 +397,23 @@ class TransactionCoordinator(SupervisedActor):
         started = datetime.now(UTC)
         directory = self._s.journal_dir
         directory.mkdir(parents=True, exist_ok=True)
+        checkpoint = self._load_snapshot(directory)
+
+        def refused(reason: str) -> None:
+            nonlocal checkpoint
+            logger.warning("transactions: snapshot in {} ignored ({}); full replay", directory,
+                           reason)
+            self._clear_state()
+            checkpoint = None
+
         try:
-            self._journal = Journal.open(directory, visit=self._restore)
+            self._journal = Journal.open(directory, visit=self._restore, checkpoint=checkpoint,
+                                         on_checkpoint_refused=refused)
+            self._snapshot_seq = 0 if checkpoint is None else checkpoint.seq
+            for tx, archived in list(self._archived.items()):
+                if not archived.final:  # resumes below: read its latest record now
+                    self._raw[tx] = self._read_latest(tx).data
+                    del self._archived[tx]
         except JournalIntegrityError as error:
             publish_alert_event(JournalIntegrityFailed(journal=str(directory), reason=str(error),
                                                        at=time.time()))
@@ -351,14 +423,15 @@ class TransactionCoordinator(SupervisedActor):
         resumed = self._resume_all()
         self._void_orphan_reservations()
         self._recovery_seconds = (datetime.now(UTC) - started).total_seconds()
-        logger.info("transactions: {} orders in the journal ({} records), {} resumed in {:.3f}s",
-                    len(self._raw) + len(self._orders), len(self._journal), resumed,
-                    self._recovery_seconds)
+        logger.info("transactions: {} orders in the journal ({} records, snapshot at {}), "
+                    "{} resumed in {:.3f}s", self._order_count(), len(self._journal),
+                    self._snapshot_seq, resumed, self._recovery_seconds)
         self.actor_ref.tell(_LoadMarkets())
         self.send_after(self._s.inflight_tick, _Tick())
 
     def on_stop(self) -> None:
         if self._journal is not None:
+            self._snapshot()
             self._journal.close()
 
     def _restore(self, record: JournalRecord) -> None:
@@ -368,15 +441,110 @@ class TransactionCoordinator(SupervisedActor):
         if not record.kind.startswith(_ORDER_KIND):
             return
         tx = record.stream
-        self._remember(tx, record)
+        self._history.setdefault(tx, []).append(record.seq)
         self._orders.pop(tx, None)
+        self._archived.pop(tx, None)
         self._raw[tx] = record.data
         self._index(tx, record.data["order"], bool(record.data.get("external")))
 
-    def _remember(self, tx: str, record: JournalRecord) -> None:
-        self._history.setdefault(tx, []).append(OrderEvent(
-            seq=record.seq, at=record.time, from_state=OrderState(record.data["from"]),
-            to_state=OrderState(record.data["to"]), cause=record.cause))
+    # ------------------------------------------------------------------ snapshot
+
+    def _clear_state(self) -> None:
+        for table in (self._raw, self._orders, self._by_client, self._by_coid,
+                      self._by_venue_id, self._history, self._archived):
+            table.clear()
+        self._external.clear()
+        self._seed = None
+
+    def _load_snapshot(self, directory: Any) -> Any:
+        """Fill the state from the snapshot in ``directory``; its head, or None (none there,
+        or unusable: logged, state left empty for a full replay)."""
+        try:
+            snapshot = read_snapshot(directory, _SNAPSHOT_KIND)
+            if snapshot is None:
+                return None
+            self._seed = snapshot.state["seed"]
+            for row in snapshot.state["orders"]:
+                (tx, state, symbol, created_at, updated_at, settled, external, client_id,
+                 coid, venue_order_id, history) = row
+                if not history or not all(isinstance(seq, int) for seq in history):
+                    raise ValueError(f"order {tx} has no journal records")
+                archived = _Archived(
+                    seq=history[-1], state=str(state), symbol=str(symbol),
+                    created_at=datetime.fromisoformat(created_at), updated_at=str(updated_at),
+                    settled=bool(settled), external=bool(external), client_id=str(client_id),
+                    client_order_id=str(coid),
+                    venue_order_id=None if venue_order_id is None else str(venue_order_id))
+                self._archived[tx] = archived
+                self._history[tx] = list(history)
+                self._index_archived(tx, archived)
+            return snapshot.head
+        except (SnapshotError, KeyError, ValueError, TypeError) as error:
+            logger.warning("transactions: snapshot in {} ignored ({}); full replay", directory,
+                           error)
+            self._clear_state()
+            return None
+
+    def _index_archived(self, tx: str, archived: _Archived) -> None:
+        if archived.external:
+            self._external.add(tx)
+        else:
+            self._by_client[archived.client_id] = tx
+        self._by_coid[archived.client_order_id] = tx
+        if archived.venue_order_id is not None:
+            self._by_venue_id[archived.venue_order_id] = tx
+
+    def _snapshot(self) -> None:
+        """Write a snapshot at the journal's head (if it moved since the last one): every
+        order as a row, closed and settled ones to be left in the journal at the next start."""
+        journal = self._journal
+        assert journal is not None
+        head = journal.head
+        if head.seq == self._snapshot_seq:
+            return
+        rows = []
+        for tx, history in self._history.items():
+            archived = self._archived.get(tx)
+            if archived is None:
+                order = self._orders.get(tx)
+                external = tx in self._external
+                archived = _Archived.from_core(history[-1], order, external) \
+                    if order is not None else \
+                    _Archived.from_order(history[-1], self._raw[tx]["order"], external)
+            rows.append(archived.row(tx, history))
+        try:
+            write_snapshot(journal.directory, Snapshot(_SNAPSHOT_KIND, head,
+                                                       {"seed": self._seed, "orders": rows}))
+        except OSError as error:  # the journal has everything: only the next start is slower
+            logger.warning("transactions: snapshot not written ({})", error)
+            return
+        self._snapshot_seq = head.seq
+
+    def _read_latest(self, tx: str) -> JournalRecord:
+        """The latest order record of ``tx``, read back from the journal."""
+        assert self._journal is not None
+        seq = self._history[tx][-1]
+        record = self._journal.read(seq)
+        if record.stream != tx or not record.kind.startswith(_ORDER_KIND):
+            raise JournalIntegrityError(seq, f"is not an order record of {tx} as the "
+                                             "snapshot says")
+        return record
+
+    def _order_history(self, tx: str) -> tuple[OrderEvent, ...]:
+        assert self._journal is not None
+        events = []
+        for seq in self._history[tx]:
+            record = self._journal.read(seq)
+            events.append(OrderEvent(
+                seq=record.seq, at=record.time, from_state=OrderState(record.data["from"]),
+                to_state=OrderState(record.data["to"]), cause=record.cause))
+        return tuple(events)
+
+    def _order_count(self) -> int:
+        return len(self._orders) + len(self._raw) + len(self._archived)
+
+    def _known(self, tx: str) -> bool:
+        return tx in self._orders or tx in self._raw or tx in self._archived
 
     def _index(self, tx: str, order: Mapping[str, Any], external: bool) -> None:
         if external:
@@ -413,7 +581,7 @@ class TransactionCoordinator(SupervisedActor):
         """Reservations whose transaction never reached the journal (crash between the two)."""
         open_ids = self._ask_ledger(OpenReservations())
         for transfer_id in open_ids:
-            if transfer_id not in self._raw and transfer_id not in self._orders:
+            if not self._known(transfer_id):
                 logger.warning("transactions: voiding reservation {} (no journaled transaction)",
                                transfer_id)
                 self._ask_ledger(Release(transfer_id))
@@ -422,15 +590,15 @@ class TransactionCoordinator(SupervisedActor):
 
     def _get(self, tx: str) -> core.Order | None:
         order = self._orders.get(tx)
-        if order is None and tx in self._raw:
-            order = from_dict(core.Order, self._raw.pop(tx)["order"])
-            self._orders[tx] = order
+        if order is None:
+            data = self._raw.pop(tx, None)
+            if data is None and tx in self._archived:
+                data = self._read_latest(tx).data
+                del self._archived[tx]
+            if data is not None:
+                order = from_dict(core.Order, data["order"])
+                self._orders[tx] = order
         return order
-
-    def _all_orders(self) -> list[core.Order]:
-        for tx in list(self._raw):
-            self._get(tx)
-        return list(self._orders.values())
 
     def _ask_ledger(self, message: Any) -> Any:
         return names.ask(LEDGER, message, timeout=self._s.ask_timeout)
@@ -447,7 +615,7 @@ class TransactionCoordinator(SupervisedActor):
 
     def _find(self, tx: str | None, client_id: str | None) -> str | None:
         if tx is not None:
-            return tx if (tx in self._orders or tx in self._raw) else None
+            return tx if self._known(tx) else None
         assert client_id is not None
         return self._by_client.get(client_id)
 
@@ -476,6 +644,14 @@ class TransactionCoordinator(SupervisedActor):
     # ------------------------------------------------------------------ dispatch
 
     def on_receive(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        finally:
+            if self._journal is not None \
+                    and self._journal.head.seq - self._snapshot_seq >= SNAPSHOT_EVERY:
+                self._snapshot()
+
+    def _handle(self, message: Any) -> Any:
         if isinstance(message, CallAnswered):
             return self._on_answer(message.request_id, message.reply)
         if isinstance(message, _Tick):
@@ -495,7 +671,7 @@ class TransactionCoordinator(SupervisedActor):
         if isinstance(message, GetOrderHistory):
             if message.id not in self._history:
                 return OrderNotFound(id=message.id, client_id=None)
-            return OrderHistory(order_id=message.id, events=tuple(self._history[message.id]))
+            return OrderHistory(order_id=message.id, events=self._order_history(message.id))
         if isinstance(message, ExportJournal):
             assert self._journal is not None
             return JournalExport(text=audit.journal_to_csv(self._journal.replay()))
@@ -598,11 +774,26 @@ class TransactionCoordinator(SupervisedActor):
             self._event(tx, core.CancelRequested("retry"), now)
 
     def _list(self, query: ListOrders) -> OrderList:
-        orders = [o for o in self._all_orders()
-                  if (query.state is None or o.state.value == query.state.value)
-                  and (query.symbol is None or o.intent.symbol == query.symbol)]
-        orders.sort(key=lambda o: (o.created_at, o.transaction_id), reverse=True)
-        return OrderList(orders=tuple(self.view(o) for o in orders[:query.limit]))
+        """Newest first; chosen and sorted without decoding, only the answered ones are."""
+        state = None if query.state is None else query.state.value
+        chosen: list[tuple[datetime, str]] = []
+        for tx, order in self._orders.items():
+            if state in (None, order.state.value) and query.symbol in (None, order.intent.symbol):
+                chosen.append((order.created_at, tx))
+        for tx, data in self._raw.items():
+            raw = data["order"]
+            if state in (None, raw["state"]) and query.symbol in (None, raw["intent"]["symbol"]):
+                chosen.append((datetime.fromisoformat(raw["created_at"]), tx))
+        for tx, archived in self._archived.items():
+            if state in (None, archived.state) and query.symbol in (None, archived.symbol):
+                chosen.append((archived.created_at, tx))
+        chosen.sort(reverse=True)
+        views = []
+        for _, tx in chosen[:query.limit]:
+            answered = self._get(tx)
+            assert answered is not None
+            views.append(self.view(answered))
+        return OrderList(orders=tuple(views))
 
     # ------------------------------------------------------------- core and effects
 
@@ -660,8 +851,9 @@ class TransactionCoordinator(SupervisedActor):
         order = effect.order
         record = journal_order(self._journal, effect, external=external)
         tx = order.transaction_id
-        self._remember(tx, record)
+        self._history.setdefault(tx, []).append(record.seq)
         self._raw.pop(tx, None)
+        self._archived.pop(tx, None)
         self._orders[tx] = order
         if external:
             self._external.add(tx)
@@ -1112,6 +1304,9 @@ class TransactionCoordinator(SupervisedActor):
             raw = data["order"]
             if raw["settled_at"] is None or raw["updated_at"] >= since.isoformat():
                 symbols.add(raw["intent"]["symbol"])
+        for archived in self._archived.values():  # closed and settled
+            if archived.updated_at >= since.isoformat():
+                symbols.add(archived.symbol)
         return tuple(sorted(symbols))
 
     def _statistics(self) -> CoordinatorStatistics:
@@ -1123,10 +1318,12 @@ class TransactionCoordinator(SupervisedActor):
         for data in self._raw.values():
             state = data["order"]["state"]
             by_state[state] = by_state.get(state, 0) + 1
+        for archived in self._archived.values():
+            by_state[archived.state] = by_state.get(archived.state, 0) + 1
         refusal = self._accepting()
         assert self._journal is not None
         return CoordinatorStatistics(
-            orders=len(self._orders) + len(self._raw), open_transactions=open_count,
+            orders=self._order_count(), open_transactions=open_count,
             by_state=by_state, accepting=refusal is None,
             not_accepting_reason=None if refusal is None else refusal.message,
             journal_records=len(self._journal),
