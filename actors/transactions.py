@@ -644,12 +644,11 @@ class TransactionCoordinator(SupervisedActor):
     # ------------------------------------------------------------------ dispatch
 
     def on_receive(self, message: Any) -> Any:
-        try:
-            return self._handle(message)
-        finally:
-            if self._journal is not None \
-                    and self._journal.head.seq - self._snapshot_seq >= SNAPSHOT_EVERY:
-                self._snapshot()
+        answer = self._handle(message)  # a handler that raised crashes the actor: no snapshot
+        if self._journal is not None \
+                and self._journal.head.seq - self._snapshot_seq >= SNAPSHOT_EVERY:
+            self._snapshot()
+        return answer
 
     def _handle(self, message: Any) -> Any:
         if isinstance(message, CallAnswered):

@@ -190,3 +190,23 @@ def test_a_snapshot_older_than_the_journal_is_caught_up_by_the_records_after_it(
     assert answers(closed) == before
     again = place("b-fill", side="buy", type="market", price="80000")
     assert again.created is False and again.order.id == second[0]
+
+
+def test_snapshots_are_also_written_while_running(
+        venue: RunningVenue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So a start after kill -9 replays only what came after the last periodic one."""
+    monkeypatch.setattr("actors.ledger.SNAPSHOT_EVERY", 3)
+    monkeypatch.setattr("actors.transactions.SNAPSHOT_EVERY", 3)
+    handle = Node(venue.url, tmp_path)
+    handle.start()
+    try:
+        trade("p")
+        wait_until(lambda: all(path.exists() for path in handle.snapshots()), timeout=10,
+                   what="periodic snapshots")
+        heads = [read_snapshot(path.parent, kind).head.seq  # type: ignore[union-attr]
+                 for path, kind in zip(handle.snapshots(), ("transactions", "ledger"),
+                                       strict=True)]
+        assert all(seq > 0 for seq in heads)
+    finally:
+        handle.stop()
+        pykka.ActorRegistry.stop_all()
