@@ -190,7 +190,11 @@ def _frozen_fast(obj: object, floats_to_decimal: bool) -> Value:
         for key, item in obj.items():  # type: ignore[attr-defined]
             if type(key) is not str:
                 raise _Unusual
-            data[key] = _frozen_fast(item, floats_to_decimal)
+            leaf = type(item)
+            if leaf is str or item is None or leaf is int or leaf is bool:
+                data[key] = item  # the common leaves inline: a ccxt reply is mostly these
+            else:
+                data[key] = _frozen_fast(item, floats_to_decimal)
         if len(data) == 1 and DECIMAL_TAG in data:
             raise _Unusual
         return FrozenMap._adopt(data, float_free=floats_to_decimal)
