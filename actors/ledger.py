@@ -76,8 +76,8 @@ __all__ = [
 ]
 
 
-#: Entries between periodic snapshots (one is also written at every clean stop), so a start
-#: after a crash re-validates at most this many entries plus those since the clean stop.
+#: Entries between periodic snapshots, at least (and at least a quarter of the journal; one is
+#: also written at every clean stop): a start after a crash re-validates only those since.
 SNAPSHOT_EVERY = 5_000
 
 

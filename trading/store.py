@@ -130,8 +130,11 @@ class LedgerStore:
         return True
 
     def snapshot_due(self, every: int) -> bool:
-        """Whether ``every`` entries or more were added since the last snapshot."""
-        return self._journal.head.seq - self._snapshot_seq >= every
+        """Whether ``every`` entries or more, and a quarter of the journal or more, were added
+        since the last snapshot (a snapshot names every entry: writing one costs in
+        proportion to the journal, so they grow apart as it grows)."""
+        added = self._journal.head.seq - self._snapshot_seq
+        return added >= every and added >= self._journal.head.seq // 4
 
     def __enter__(self) -> LedgerStore:
         return self

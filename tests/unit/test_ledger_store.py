@@ -308,11 +308,20 @@ def test_a_journal_edited_before_the_snapshot_is_still_refused(tmp_path: Path) -
     assert info.value.seq == 1
 
 
-def test_a_snapshot_is_due_every_so_many_entries(tmp_path: Path) -> None:
+def test_a_snapshot_is_due_every_so_many_entries_and_a_quarter_of_the_journal(
+        tmp_path: Path) -> None:
     with LedgerStore.open(tmp_path) as store:
         trade_some(store)
         assert store.snapshot_due(4) and not store.snapshot_due(5)
         assert store.snapshot() is True and not store.snapshot_due(1)
         assert store.snapshot() is False  # nothing new since
-    with LedgerStore.open(tmp_path) as store:
-        assert store.restored_from == 4
+        for i in range(8):
+            store.ledger.reserve(f"r{i}", "binance", "USDT", D("1"), T0)
+        assert store.snapshot() is True and len(store.journal) == 12
+        store.ledger.reserve("r8", "binance", "USDT", D("1"), T0)
+        store.ledger.reserve("r9", "binance", "USDT", D("1"), T0)
+        assert not store.snapshot_due(1)  # 2 entries of 14: less than a quarter
+        store.ledger.reserve("r10", "binance", "USDT", D("1"), T0)
+        assert store.snapshot_due(1)
+    with LedgerStore.open(tmp_path) as store:  # the clean close wrote one at the head
+        assert store.restored_from == 15
