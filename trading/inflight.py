@@ -11,17 +11,36 @@ and, once per cycle, :meth:`due` for the orders to query now. Guarantees:
   ``maximum``; :meth:`track` with ``immediately=True`` (a fresh ambiguity) or :meth:`reset`
   (the last query brought news) starts it over.
 - No jitter: the schedule is deterministic; spread comes from orders' different start times.
+- :meth:`plan` may refresh plain OPEN orders (priority :data:`SWEEP_PRIORITY`) with one
+  listing of the venue's open orders instead of one lookup each, when the due ones' lookups
+  would cost more than the listing. It never drops an order: every due order is either in
+  the sweep, handed out alone, or left due (cap reached, or a sweep still in flight). An order
+  tracked ``immediately`` (an explicit lookup was asked for, e.g. it was missing from a
+  listing) is handed out alone, never swept, until that lookup was handed out.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from datetime import datetime, timedelta
 
 import attrs
 
-__all__ = ["BackoffPolicy", "InflightEntry", "InflightSchedule", "InflightStatistics"]
+__all__ = [
+    "SWEEP_PRIORITY",
+    "BackoffPolicy",
+    "InflightEntry",
+    "InflightPlan",
+    "InflightSchedule",
+    "InflightStatistics",
+    "SweepCosts",
+]
+
+#: The priority of a plain OPEN order (``trading.protocol.lookup_priority``): only these may be
+#: refreshed by a listing of open orders; UNKNOWN, cancel-pending and closed-with-trades-missing
+#: orders need their own lookup.
+SWEEP_PRIORITY = 2
 
 
 def _positive(_instance: object, attribute: attrs.Attribute, value: timedelta) -> None:
@@ -66,6 +85,43 @@ class InflightEntry:
     seq: int
     queries: int = 0
     last_query_at: datetime | None = None
+    #: An explicit lookup was asked for (``track(immediately=True)``): query it alone.
+    alone: bool = False
+
+    @property
+    def sweepable(self) -> bool:
+        return self.priority == SWEEP_PRIORITY and not self.alone
+
+
+@attrs.frozen(slots=True)
+class SweepCosts:
+    """Rate-limit units of one order lookup and of one listing of all open orders (None: the
+    venue cannot list them all in one complete answer, so orders are looked up one by one)."""
+
+    lookup: float
+    sweep: float | None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("lookup", "sweep"):
+            value = getattr(self, name)
+            if value is None and name == "sweep":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name}: expected a number > 0, got {value!r}")
+
+    def prefer_sweep(self, due_open: int) -> bool:
+        """One listing is cheaper than ``due_open`` lookups."""
+        return self.sweep is not None and due_open * self.lookup > self.sweep
+
+
+@attrs.frozen(slots=True)
+class InflightPlan:
+    """What to ask the venue this cycle: ``alone`` keys one lookup each; ``sweep`` keys (empty:
+    no sweep) refreshed by one listing of open orders, whose absentees must then be tracked
+    ``immediately`` (they closed; only a lookup can say how)."""
+
+    alone: tuple[Hashable, ...]
+    sweep: tuple[Hashable, ...] = ()
 
 
 @attrs.frozen(slots=True)
@@ -107,12 +163,13 @@ class InflightSchedule:
         if entry is None:
             self._seq += 1
             entry = InflightEntry(key, priority, now if immediately else now +
-                                  self._policy.initial, self._policy.initial, self._seq)
+                                  self._policy.initial, self._policy.initial, self._seq,
+                                  alone=immediately)
         else:
             entry = attrs.evolve(entry, priority=priority)
             if immediately:
                 entry = attrs.evolve(entry, next_at=min(entry.next_at, now),
-                                     interval=self._policy.initial)
+                                     interval=self._policy.initial, alone=True)
         self._entries[key] = entry
         return entry
 
@@ -138,11 +195,39 @@ class InflightSchedule:
         if isinstance(max_queries, bool) or not isinstance(max_queries, int) or max_queries < 0:
             raise ValueError(f"max_queries: expected an int >= 0, got {max_queries!r}")
         ready = (e for e in self._entries.values() if e.next_at <= now)
-        chosen = heapq.nsmallest(max_queries, ready, key=lambda e: (e.next_at, e.priority, e.seq))
+        return self._hand_out(ready, now, max_queries)
+
+    def plan(self, now: datetime, max_queries: int, costs: SweepCosts, *,
+             sweep_in_flight: bool = False) -> InflightPlan:
+        """The lookups of this cycle, at most ``max_queries`` requests (a sweep is one).
+
+        A sweep is chosen when the due sweepable orders' lookups would cost more than one
+        listing (``costs``); it then takes every sweepable order, due or not (the listing
+        shows them all at no extra cost), and the other slots go to the due orders that need
+        a lookup of their own. While ``sweep_in_flight``, due sweepable orders wait for its
+        answer instead of being looked up one by one. Every key handed out counts as queried
+        at ``now`` (see :meth:`due`).
+        """
+        _aware(now)
+        if isinstance(max_queries, bool) or not isinstance(max_queries, int) or max_queries < 0:
+            raise ValueError(f"max_queries: expected an int >= 0, got {max_queries!r}")
+        ready = [e for e in self._entries.values() if e.next_at <= now]
+        due_open = sum(1 for e in ready if e.sweepable)
+        if max_queries > 0 and not sweep_in_flight and costs.prefer_sweep(due_open):
+            swept = [e for e in self._entries.values() if e.sweepable]
+            alone = self._hand_out((e for e in ready if not e.sweepable), now, max_queries - 1)
+            return InflightPlan(tuple(alone), tuple(self._hand_out(swept, now, len(swept))))
+        if sweep_in_flight:
+            ready = [e for e in ready if not e.sweepable]
+        return InflightPlan(tuple(self._hand_out(ready, now, max_queries)))
+
+    def _hand_out(self, candidates: Iterable[InflightEntry], now: datetime,
+                  limit: int) -> list[Hashable]:
+        chosen = heapq.nsmallest(limit, candidates, key=lambda e: (e.next_at, e.priority, e.seq))
         for entry in chosen:
             self._entries[entry.key] = attrs.evolve(
                 entry, next_at=now + entry.interval, interval=self._policy.after(entry.interval),
-                queries=entry.queries + 1, last_query_at=now)
+                queries=entry.queries + 1, last_query_at=now, alone=False)
         self._handed_out += len(chosen)
         return [entry.key for entry in chosen]
 
