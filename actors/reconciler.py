@@ -32,8 +32,9 @@ alert system's hook); listeners run on this actor's thread and must be quick.
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -80,17 +81,29 @@ __all__ = [
     "GetReconcilerStatistics",
     "Reconciler",
     "ReconcilerStatistics",
+    "next_window",
     "reconcile_now",
     "subscribe_discrepancies",
 ]
 
-#: At most this many symbols' trades are read per run (each is one call).
+#: At most this many symbols' trades are read per run (each is one call); when more need
+#: reading, successive runs take turns (`next_window`), so every market is read in time.
 MAX_TRADE_SYMBOLS = 50
 #: Seconds past a call's deadline before this actor settles an unanswered call itself.
 _OVERDUE_GRACE = 1.0
 
 _listeners: list[Callable[[BalanceDiscrepancy], None]] = []
 _listeners_lock = threading.Lock()
+
+
+def next_window(items: Sequence[str], after: str | None, limit: int) -> tuple[str, ...]:
+    """At most `limit` of the sorted `items`, starting after `after` (the last one the previous
+    window held) and wrapping around: any item is in one of ceil(len / limit) windows in a row."""
+    ordered = sorted(items)
+    if len(ordered) <= limit:
+        return tuple(ordered)
+    start = 0 if after is None else bisect.bisect_right(ordered, after)
+    return tuple((ordered[start:] + ordered[:start])[:limit])
 
 
 def subscribe_discrepancies(listener: Callable[[BalanceDiscrepancy], None]
@@ -200,6 +213,8 @@ class Reconciler(SupervisedActor):
         self._s = settings
         self._clock = clock
         self._run: _Run | None = None
+        #: Where the last run's window of trade symbols ended (see `next_window`).
+        self._last_trade_symbol: str | None = None
         self._waiters: list[pykka.ThreadingFuture[Any]] = []
         self._startup_done = False
         self._last: ReconciliationView | None = None
@@ -312,7 +327,10 @@ class Reconciler(SupervisedActor):
                 for o in run.open_orders if o.get("symbol"))
             symbols = names.ask(TRANSACTIONS, ActiveSymbols(since, open_at_venue),
                                 timeout=self._s.ask_timeout)
-            run.trade_symbols = tuple(sorted(symbols))[:MAX_TRADE_SYMBOLS]
+            run.trade_symbols = next_window(list(symbols), self._last_trade_symbol,
+                                            MAX_TRADE_SYMBOLS)
+            if run.trade_symbols:
+                self._last_trade_symbol = run.trade_symbols[-1]
             since_ms = int(since.timestamp() * 1000)
             for symbol in run.trade_symbols:
                 self._call("trades", "fetch_my_trades", (symbol, since_ms))
