@@ -23,10 +23,12 @@ Guarantees:
   the same client order id.
 - **Idempotent by client_id**, across restarts (the key is in the journal).
 - **Restart**: the journal is verified (:class:`JournalCorrupted` stops the node otherwise) and
-  every non-final order resumes from its last record. A snapshot written at a clean stop (and
-  every ``SNAPSHOT_EVERY`` records) lets a start read only the records after it: closed and
-  settled orders stay in the journal, found by client id, client order id and venue order id
-  and decoded when asked for; a snapshot the journal does not hold is ignored (full replay).
+  every non-final order resumes from its last record, as the actor's first message (so the
+  reconciler's venue reads overlap it; every message is answered after it). A snapshot written
+  at a clean stop (and every ``SNAPSHOT_EVERY`` records) lets a start read only the records
+  after it: closed and settled orders stay in the journal, found by client id, client order id
+  and venue order id and decoded when asked for; a snapshot the journal does not hold is
+  ignored (full replay).
 - New orders are refused (:class:`~messages.orders.NotAcceptingOrders`) until the markets are
   loaded and the reconciler reported a successful start-up reconciliation; reads and cancels
   are always served.
@@ -288,6 +290,11 @@ class _Tick:
 
 
 @attrs.frozen(slots=True)
+class _Restore:
+    """Sent to itself at start: restore before anything else is handled."""
+
+
+@attrs.frozen(slots=True)
 class _LoadMarkets:
     pass
 
@@ -390,11 +397,21 @@ class TransactionCoordinator(SupervisedActor):
         self._history: dict[str, list[int]] = {}
         self._archived: dict[str, _Archived] = {}
         self._snapshot_seq = 0
+        self._started = datetime.now(UTC)
 
     # ------------------------------------------------------------------ lifecycle
 
     def on_start(self) -> None:
-        started = datetime.now(UTC)
+        """Returns at once; the restore is this actor's first message (:class:`_Restore`), so
+        the supervisor starts the reconciler meanwhile and its venue reads, which wait on the
+        account's rate limit, overlap the restore. Every message is answered after it."""
+        self._started = datetime.now(UTC)
+        self.actor_ref.tell(_Restore())
+
+    def _restore_all(self) -> None:
+        """Verify the journal and rebuild the state (from the snapshot if the journal holds
+        it), resume non-final orders. A journal failing verification stops the node."""
+        started = self._started
         directory = self._s.journal_dir
         directory.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_snapshot(directory)
@@ -644,6 +661,10 @@ class TransactionCoordinator(SupervisedActor):
     # ------------------------------------------------------------------ dispatch
 
     def on_receive(self, message: Any) -> Any:
+        if self._journal is None:  # the first message, whichever it is, restores
+            self._restore_all()
+        if isinstance(message, _Restore):
+            return None
         answer = self._handle(message)  # a handler that raised crashes the actor: no snapshot
         if self._journal is not None:
             # Every SNAPSHOT_EVERY records and a quarter of the journal: a snapshot has a row
