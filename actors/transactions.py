@@ -1174,8 +1174,9 @@ class TransactionCoordinator(SupervisedActor):
     def _on_sweep(self, purpose: _SweepCall, reply: ExchangeReply, now: datetime) -> None:
         """Each swept order still plainly OPEN takes what a lookup of it would have brought:
         listed, its report (its backoff goes on, or starts over if it brought news); not
-        listed, it has closed and the core asks for a lookup of its own (never assumed).
-        Listed orders the node does not follow are the reconciler's business."""
+        listed, it has closed and the core asks for a lookup of its own (never assumed). A
+        plain OPEN order listed but not swept (it opened after the listing was asked for) takes
+        its report too. Listed orders the node does not follow are the reconciler's business."""
         if isinstance(reply, ExchangeRejected) and "without specifying a symbol" in reply.message:
             logger.warning("transactions: the client refuses an all-markets open-orders query; "
                            "open orders are looked up one by one")
@@ -1183,15 +1184,17 @@ class TransactionCoordinator(SupervisedActor):
             return
         if not isinstance(reply, ExchangeResult) or not isinstance(reply.value, tuple):
             return  # no news: each order is due again after its backoff
-        swept = frozenset(purpose.transaction_ids)
         listed: dict[str, Any] = {}
         for raw in reply.value:
             coid, venue_id = raw.get("clientOrderId"), raw.get("id")
             tx = (self._by_coid.get(coid) if coid else None) or (
                 self._by_venue_id.get(str(venue_id)) if venue_id is not None else None)
-            if tx in swept:
+            if tx is not None and tx in self._schedule:
                 listed[tx] = raw
-        for tx in purpose.transaction_ids:
+        # Not swept and not listed proves nothing (the listing may predate the order).
+        swept = frozenset(purpose.transaction_ids)
+        extra = [tx for tx in listed if tx not in swept]
+        for tx in (*purpose.transaction_ids, *extra):
             before = self._get(tx)
             if before is None or core.lookup_priority(before) != SWEEP_PRIORITY:
                 continue  # moved on meanwhile: its own lookups follow it
@@ -1208,6 +1211,8 @@ class TransactionCoordinator(SupervisedActor):
             after = self._get(tx)
             if after is not None and after != before:
                 self._schedule.reset(tx, now)
+            elif tx not in swept:
+                self._schedule.observed(tx, now)
             query = self._queries.get(tx)
             self._need_trades(tx, query.with_trades if query is not None
                               else not before.trades_complete)

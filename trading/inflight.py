@@ -221,6 +221,16 @@ class InflightSchedule:
             ready = [e for e in ready if not e.sweepable]
         return InflightPlan(tuple(self._hand_out(ready, now, max_queries)))
 
+    def observed(self, key: Hashable, now: datetime) -> None:
+        """A listing taken for other orders showed this plain OPEN order: it counts as looked
+        up at ``now`` (its backoff goes on). Any other entry is left as it is."""
+        _aware(now)
+        entry = self._entries.get(key)
+        if entry is not None and entry.sweepable:
+            self._entries[key] = attrs.evolve(
+                entry, next_at=now + entry.interval, interval=self._policy.after(entry.interval),
+                queries=entry.queries + 1, last_query_at=now)
+
     def _hand_out(self, candidates: Iterable[InflightEntry], now: datetime,
                   limit: int) -> list[Hashable]:
         chosen = heapq.nsmallest(limit, candidates, key=lambda e: (e.next_at, e.priority, e.seq))

@@ -150,3 +150,19 @@ def test_sweep_costs_are_validated() -> None:
     assert not SweepCosts(lookup=0.8, sweep=None).prefer_sweep(10_000)
     assert SweepCosts(lookup=0.8, sweep=16.0).prefer_sweep(21)
     assert not SweepCosts(lookup=0.8, sweep=16.0).prefer_sweep(20)
+
+
+def test_an_order_seen_in_a_listing_taken_for_others_counts_as_looked_up() -> None:
+    schedule = InflightSchedule(BackoffPolicy(initial=S, factor=2.0, maximum=30 * S))
+    schedule.track("open", SWEEP_PRIORITY, T0)
+    schedule.track("unknown", 0, T0)
+    schedule.track("asked", SWEEP_PRIORITY, T0, immediately=True)
+    untouched = {key: schedule.entry(key) for key in ("unknown", "asked")}
+    schedule.observed("open", T0 + S / 2)
+    schedule.observed("unknown", T0 + S / 2)
+    schedule.observed("asked", T0 + S / 2)
+    schedule.observed("gone", T0 + S / 2)  # not followed: nothing to do
+    entry = schedule.entry("open")
+    assert (entry.next_at, entry.interval, entry.queries) == (T0 + 3 * S / 2, 2 * S, 1)
+    assert {key: schedule.entry(key) for key in untouched} == untouched
+    assert schedule.statistics(T0 + S / 2).queries_handed_out == 0
