@@ -115,6 +115,7 @@ __all__ = [
     "TransactionCoordinator",
     "journal_order",
     "new_transaction_id",
+    "sweep_costs",
 ]
 
 _ORDER_KIND = "order."
