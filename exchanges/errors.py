@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ccxt.base.errors import DDoSProtection, RateLimitExceeded
+from ccxt.base.errors import DDoSProtection, ExchangeError, RateLimitExceeded
 
-__all__ = ["RateLimitBackOff", "VenueBan"]
+__all__ = ["ListIncomplete", "RateLimitBackOff", "VenueBan"]
 
 
 class RateLimitBackOff(RateLimitExceeded):
@@ -35,3 +35,9 @@ class VenueBan(DDoSProtection):
     def __init__(self, message: str, retry_after_seconds: Decimal | None) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ListIncomplete(ExchangeError):
+    """Raised when a paged list was not read to its end (more pages than the client may read),
+    so what was looked for may exist beyond it. Never an ``OrderNotFound``: a search that did
+    not reach the end proves nothing about absence, and the caller must ask again later."""

@@ -52,7 +52,7 @@ from ccxt.base.exchange import Exchange
 from ccxt.base.precise import Precise
 from ccxt.base.types import Entry
 
-from exchanges.errors import RateLimitBackOff, VenueBan
+from exchanges.errors import ListIncomplete, RateLimitBackOff, VenueBan
 
 __all__ = ["Nobitex", "RIALS_PER_TOMAN", "MAX_CLIENT_ORDER_ID_LENGTH"]
 
@@ -641,21 +641,50 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
 
     def find_order_by_client_id(self, client_order_id: str, market: dict | None,
                                 params: dict) -> dict:
-        """Search the full order list for a client id that ``orders/status`` cannot see."""
+        """Search the order list (newest first) for a client id ``orders/status`` cannot see.
+
+        ``OrderNotFound`` only once the whole list was read; a list longer than the pages the
+        client may read (options ``fetchOrderByClientIdMaxPages`` × ``…PageSize``) raises
+        ``ListIncomplete`` instead, since the order may be further back.
+        """
         request = self.orders_list_request("all", market)
         request["order"] = "-id"
-        request["pageSize"] = 100
-        max_pages = self.safe_integer(self.options, "fetchOrderByClientIdMaxPages", 10)
-        for page in range(1, max_pages + 1):
-            request["page"] = page
-            response = self.privateGetMarketOrdersList(self.extend(request, params))
-            orders = self.safe_list(response, "orders", [])
+        for orders in self.orders_list_pages(request, params, "fetchOrderByClientId"):
             for order in orders:
                 if self.safe_string(order, "clientOrderId") == client_order_id:
                     return self.parse_order(order, market)
-            if len(orders) < request["pageSize"]:
-                break
         raise OrderNotFound(self.id + " no order with clientOrderId " + client_order_id)
+
+    def orders_list_pages(self, request: dict, params: dict, option: str, *,
+                          ascending_ids: bool = False) -> Any:
+        """Yield the pages of ``market/orders/list`` until one comes back short (the end).
+
+        Nobitex pages the list (at most 1000 orders a page). Newest first (``order: -id``) by
+        page number suits a list that only grows at its front (all statuses: a new order
+        repeats one, never hides one). A list orders also leave (open orders) is read by id
+        with a ``fromId`` cursor (``ascending_ids``), so an order closing between two pages
+        cannot shift another out of sight. Reading stops with ``ListIncomplete`` after
+        ``options[option + 'MaxPages']`` full pages, never silently.
+        """
+        page_size = self.safe_integer(self.options, option + "PageSize", 1000)
+        max_pages = self.safe_integer(self.options, option + "MaxPages", 10)
+        after_id: int | None = None
+        for page in range(1, max_pages + 1):
+            if ascending_ids:
+                step: dict[str, Any] = {"order": "id", "pageSize": page_size}
+                if after_id is not None:
+                    step["fromId"] = after_id
+            else:
+                step = {"page": page, "pageSize": page_size}
+            response = self.privateGetMarketOrdersList(self.extend(request, step, params))
+            orders = self.safe_list(response, "orders", [])
+            yield orders
+            if len(orders) < page_size:
+                return
+            ids = [self.safe_integer(order, "id") for order in orders]
+            after_id = max((i for i in ids if i is not None), default=after_id)
+        raise ListIncomplete(f"{self.id} orders list: more than {max_pages} pages of "
+                             f"{page_size}; the rest was not read")
 
     def wire_order_id(self, id: Any) -> Any:
         text = str(id)
@@ -670,11 +699,20 @@ class Nobitex(Exchange, ImplicitAPI):  # type: ignore[misc,valid-type]
 
     def fetch_open_orders(self, symbol: str | None = None, since: int | None = None,
                           limit: int | None = None, params: dict | None = None) -> list:
+        """Every open order (all pages of the list; see ``orders_list_pages``)."""
         self.load_markets()
         market = self.market(symbol) if symbol is not None else None
         request = self.orders_list_request("open", market)
-        response = self.privateGetMarketOrdersList(self.extend(request, params or {}))
-        return self.parse_orders(self.safe_list(response, "orders", []), market, since, limit)
+        orders: list = []
+        seen: set[str] = set()
+        for page in self.orders_list_pages(request, params or {}, "fetchOpenOrders",
+                                           ascending_ids=True):
+            for order in page:
+                key = self.safe_string(order, "id")
+                if key is None or key not in seen:
+                    seen.add(key or "")
+                    orders.append(order)
+        return self.parse_orders(orders, market, since, limit)
 
     def cancel_order(self, id: str | None, symbol: str | None = None,
                      params: dict | None = None) -> dict:

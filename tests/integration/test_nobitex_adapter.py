@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from exchanges import Nobitex, RateLimitBackOff, VenueBan, create_client
+from exchanges.errors import ListIncomplete
 from simulator.nobitex import NobitexDialect
 from simulator.server import RunningVenue, serve_in_thread
 
@@ -341,3 +342,57 @@ def test_the_token_is_never_logged(venue: RunningVenue, caplog: pytest.LogCaptur
             chatty.create_order("BTC/USDT", "limit", "sell", "1000", "70000")
     assert "Authorization" in caplog.text  # ccxt did log the request headers
     assert TOKEN not in caplog.text
+
+
+# --------------------------------------------------------------------------- paged order list
+
+
+def _count_list_calls(client: Nobitex) -> list[dict]:
+    """Record each orders/list request the client sends (its parameters)."""
+    sent: list[dict] = []
+    original = client.privateGetMarketOrdersList
+
+    def counting(params: dict | None = None, *rest: object) -> object:
+        sent.append(dict(params or {}))
+        return original(params, *rest)
+
+    client.privateGetMarketOrdersList = counting  # type: ignore[method-assign]
+    return sent
+
+
+def test_open_orders_are_read_to_the_end_of_the_paged_list(client: Nobitex,
+                                                            venue: RunningVenue) -> None:
+    price = passive_buy_price(venue)
+    placed = {client.create_order("BTC/IRT", "limit", "buy", f"0.00{n}", str(price))["id"]
+              for n in range(1, 8)}
+    client.options["fetchOpenOrdersPageSize"] = 3
+    sent = _count_list_calls(client)
+    assert {o["id"] for o in client.fetch_open_orders()} == placed
+    assert len(sent) == 3  # 3 + 3 + 1: the short page is the end
+    assert [s.get("fromId") for s in sent][0] is None and all(s.get("fromId") for s in sent[1:])
+
+
+def test_an_open_orders_list_longer_than_allowed_is_an_error_not_a_short_answer(
+        client: Nobitex, venue: RunningVenue) -> None:
+    price = passive_buy_price(venue)
+    for n in range(1, 8):
+        client.create_order("BTC/IRT", "limit", "buy", f"0.00{n}", str(price))
+    client.options.update(fetchOpenOrdersPageSize=3, fetchOpenOrdersMaxPages=2)
+    with pytest.raises(ListIncomplete):
+        client.fetch_open_orders()
+
+
+def test_a_client_id_search_that_did_not_reach_the_end_is_not_order_not_found(
+        client: Nobitex, venue: RunningVenue) -> None:
+    for n in range(1, 6):  # filled at once: orders/status no longer sees their client ids
+        client.create_order("BTC/IRT", "market", "buy", f"0.00{n}", None,
+                            {"clientOrderId": f"old-{n}"})
+    client.options.update(fetchOrderByClientIdPageSize=2, fetchOrderByClientIdMaxPages=2)
+    with pytest.raises(ListIncomplete):  # newest first: old-1 is on page 3
+        client.fetch_order(None, "BTC/IRT", {"clientOrderId": "old-1"})
+    found = client.fetch_order(None, "BTC/IRT", {"clientOrderId": "old-4"})
+    assert D(found["amount"]) == D("0.004")
+    client.options["fetchOrderByClientIdMaxPages"] = 3
+    assert client.fetch_order(None, "BTC/IRT", {"clientOrderId": "old-1"})["status"] == "closed"
+    with pytest.raises(ccxt.OrderNotFound):  # the whole list was read: absent for sure
+        client.fetch_order(None, "BTC/IRT", {"clientOrderId": "never-placed"})
