@@ -123,7 +123,7 @@ _SEED_STREAM = "ledger-seed"
 _SNAPSHOT_KIND = "transactions"
 _FINAL_STATES = frozenset({"filled", "canceled", "rejected", "aborted"})
 #: Journal records between periodic snapshots (one is also written at every clean stop).
-SNAPSHOT_EVERY = 20_000
+SNAPSHOT_EVERY = 10_000
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 #: Seconds past a call's deadline before this actor settles the reply slot itself.
 _OVERDUE_GRACE = 1.0
