@@ -1,9 +1,12 @@
 """Orders end to end: through the control API, through an embedded actor ref, and the venue's
-own ceiling; start-up recovery with 10 000 journaled transactions; reconciliation of 1 000
-open orders and 200 currencies. The venue runs in its own process (``python -m simulator``).
+own ceiling; start-up recovery with 10 000 journaled transactions (after a clean stop, a full
+replay, and after SIGKILL of a node process); reconciliation of 1 000 open orders and 200
+currencies (right after placing, in a steady state, at start-up). The venue runs in its own
+process (``python -m simulator``).
 
     PYTHONPATH=. python bench/orders.py [--orders 400] [--clients 16] [--journaled 10000]
-                                        [--open 1000] [--currencies 200] [--skip PART ...]
+                                        [--open 1000] [--currencies 200] [--steady-after 30]
+                                        [--skip venue api ref recovery crash reconcile]
 
 Orders/s counts orders *completed*: accepted by the node (journaled, funds reserved) and then
 submitted, filled at the venue and settled — the whole three-phase protocol, not just the
@@ -17,7 +20,11 @@ import argparse
 import asyncio
 import gc
 import importlib.util
+import json
 import os
+import re
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -36,7 +43,9 @@ from loguru import logger
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from actors.ledger import SNAPSHOT_EVERY as LEDGER_SNAPSHOT_EVERY  # noqa: E402
 from actors.reconciler import reconcile_now  # noqa: E402
+from actors.transactions import SNAPSHOT_EVERY as TX_SNAPSHOT_EVERY  # noqa: E402
 from ironclad.config import (  # noqa: E402
     Config,
     Credentials,
@@ -135,6 +144,8 @@ async def _post_all(base: str, bodies: list[dict[str, Any]], clients: int) -> li
 
 #: Reconciliation runs that failed before the measured one (with why).
 FAILED_RUNS: list[str] = []
+#: The same before the steady-state run.
+STEADY_FAILED_RUNS: list[str] = []
 
 #: State counts of the last poll (reported: rejections are the gateway's backpressure).
 LAST_STATES: dict[str, int] = {}
@@ -286,6 +297,132 @@ def _restart(venue_url: str, data_dir: Path, tag: str) -> RecoveryFigures:
     return RecoveryFigures(answering, accepting, tuple(lines))
 
 
+@attrs.frozen
+class CrashFigures:
+    """A restart after SIGKILL: the restart timed as the others, the snapshots' heads and
+    the journals' lengths at the kill, how long placing and settling took and how many
+    transactions the journal held."""
+
+    restart: RecoveryFigures
+    snapshot_seqs: dict[str, int]
+    heads: dict[str, int]
+    placing: float
+    transactions: int
+    wal_bytes: dict[str, int]
+
+
+#: The snapshot seq each restore log line names (0: a full replay).
+_FROM_SNAPSHOT = {"journal": re.compile(r"records, snapshot at (\d+)\)"),
+                  "ledger": re.compile(r"entries restored from .* \(snapshot at (\d+),")}
+
+
+def crash_recovery(journaled: int, clients: int) -> tuple[CrashFigures, CrashFigures]:
+    """Journal ``journaled`` transactions in a node *process* (``python run.py``, default
+    config, so its periodic snapshots are the production ones), placed through its control
+    API; once all are settled and both periodic snapshots exist, SIGKILL it (no clean stop:
+    no final snapshot) and time the restart on the same data dir in-process, as the others.
+    What a restart replays is what the journals hold past their last periodic snapshot, so
+    where the kill falls matters: then a node process on the same data dir places more
+    orders until its transaction journal is just short of its next periodic snapshot (the
+    most a restart replays, at that journal's length) and is killed and restarted again."""
+    venue = VenueProcess(free_port())
+    stores = ("journal", "ledger")
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            data_dir = Path(directory) / "node"
+            bodies = [market_order("kill", n) for n in range(journaled)]
+            seqs, placing = _killed_node(venue.url, data_dir, bodies, clients, journaled)
+            wal = _wal_bytes(data_dir, stores)
+            heads = _heads(data_dir, stores, Path(directory) / "copy")
+            at_kill = CrashFigures(_restart(venue.url, data_dir, "after-kill"), seqs, heads,
+                                   placing, journaled, wal)
+            # The restart's clean stop wrote a snapshot at the journal's head.
+            head = _snapshot_seq(data_dir / "journal")
+            more = (_next_snapshot(head, TX_SNAPSHOT_EVERY) - head - 50
+                    ) // (heads["journal"] // journaled)  # 50: room for reconcile reports
+            bodies = [market_order("late", n) for n in range(more)]
+            total = journaled + 1 + more
+            seqs, placing = _killed_node(venue.url, data_dir, bodies, clients, total)
+            wal = _wal_bytes(data_dir, stores)
+            heads = _heads(data_dir, stores, Path(directory) / "copy-late")
+            worst = CrashFigures(_restart(venue.url, data_dir, "after-late-kill"), seqs,
+                                 heads, placing, total, wal)
+    finally:
+        venue.terminate()
+    for figures in (at_kill, worst):
+        for store, pattern in _FROM_SNAPSHOT.items():
+            used = [int(found.group(1)) for line in figures.restart.lines
+                    if (found := pattern.search(line))]
+            assert used == [figures.snapshot_seqs[store]], (store, used, figures)
+    return at_kill, worst
+
+
+def _next_snapshot(seq: int, every: int) -> int:
+    """The journal length at which the next periodic snapshot after one at ``seq`` is due
+    (``every`` records and a quarter of the journal, as the actors decide)."""
+    head = seq + every
+    while head - seq < head // 4:
+        head += 1
+    return head
+
+
+def _killed_node(venue_url: str, data_dir: Path, bodies: list[dict[str, Any]], clients: int,
+                 expected: int) -> tuple[dict[str, int], float]:
+    """A node process on ``data_dir`` places ``bodies`` through its control API; once
+    ``expected`` orders are filled, none open or unsettled (its /status) and both journals
+    have a snapshot, it is SIGKILLed. The snapshots' seqs and the seconds placing took."""
+    node = NodeProcess(venue_url, data_dir, free_port(),
+                       ("--log-level", "WARNING", "--no-console"))
+    try:
+        node.wait_ready(60)
+        started = time.monotonic()
+        asyncio.run(_post_all(node.base, bodies, clients))
+
+        def settled() -> bool:
+            trading = call(node.base, "GET", "/status", timeout=30)[1]["trading"]
+            LAST_STATES.clear()
+            LAST_STATES.update(trading["by_state"])
+            return (trading["by_state"].get("filled", 0) >= expected
+                    and trading["open_transactions"] == 0)
+
+        wait_until(settled, 300, f"{expected} orders settled", 0.5)
+        placing = time.monotonic() - started
+        wait_until(lambda: all((data_dir / s / "snapshot.json").exists()
+                               for s in ("journal", "ledger")), 60, "snapshots written", 0.5)
+        seqs = {store: _snapshot_seq(data_dir / store) for store in ("journal", "ledger")}
+        assert node.proc.poll() is None, "the node died before its kill"
+    finally:
+        node.kill()
+    assert node.proc.returncode == -signal.SIGKILL, node.proc.returncode
+    return seqs, placing
+
+
+def _snapshot_seq(directory: Path) -> int:
+    """The journal seq a snapshot file was taken at (its header line)."""
+    with (directory / "snapshot.json").open("rb") as file:
+        return int(json.loads(file.readline())["seq"])
+
+
+def _wal_bytes(data_dir: Path, stores: tuple[str, ...]) -> dict[str, int]:
+    """The size of each journal's SQLite write-ahead log as the kill left it (a clean close
+    checkpoints it into the database; a kill leaves it for the next open to read)."""
+    return {store: sum(f.stat().st_size for f in (data_dir / store).glob("*-wal"))
+            for store in stores}
+
+
+def _heads(data_dir: Path, stores: tuple[str, ...], scratch: Path) -> dict[str, int]:
+    """Each journal's length as the kill left it, read from a copy (opening the original
+    would do the restart's first work, e.g. SQLite's recovery, before it is timed)."""
+    from trading.journal import Journal
+
+    heads = {}
+    for store in stores:
+        shutil.copytree(data_dir / store, scratch / store)
+        with Journal.open(scratch / store) as journal:
+            heads[store] = len(journal)
+    return heads
+
+
 def _verify_seconds(data_dir: Path) -> float:
     """Opening (and hash-verifying) the journal alone, as the coordinator does first."""
     from trading.journal import Journal
@@ -359,15 +496,31 @@ def _measured(seconds: float, url: str) -> ReconcileFigures:
                             _venue_reads(url, symbols, TRADING.trades_lookback))
 
 
-def reconciliation(open_orders: int, currencies: int, markets: int, clients: int
-                   ) -> tuple[ReconcileFigures, ReconcileFigures]:
-    """One periodic Reconcile with ``open_orders`` resting orders and ``currencies``
-    currencies, timed right after placing them; then the start-up reconciliation of the
-    node restarted on the same data dir (its rate-limit budget full, as at every start).
+@attrs.frozen
+class SteadyWait:
+    """How the steady-state run was waited for: seconds from placing finished to its start,
+    the most in-flight orders overdue for a lookup seen meanwhile (sampled every 0.5 s) and
+    since when (seconds after placing) none were, and at its start the coordinator's calls
+    at the venue and the account bucket's tokens."""
 
-    Every resting order is looked up on the in-flight schedule: 1 000 of them ask about 27
-    units/s of an account budget of 16 units/s, so the periodic run always finds the budget
-    spent and its reads wait for their weight behind the lookups (reported, not hidden)."""
+    seconds: float
+    max_overdue: int
+    quiet_from: float
+    pending_calls: int
+    tokens: float
+    capacity: float
+
+
+def reconciliation(open_orders: int, currencies: int, markets: int, clients: int,
+                   steady_after: float
+                   ) -> tuple[ReconcileFigures, ReconcileFigures, SteadyWait, ReconcileFigures]:
+    """Periodic Reconciles with ``open_orders`` resting orders and ``currencies`` currencies:
+    one right after placing them (the 1 000 creates have spent the account's rate-limit
+    budget: the bench's setup, not a running node's state), one as a running node sees it
+    (``steady_after`` seconds after placing finished and once the in-flight schedule has no
+    order overdue for a lookup); then the start-up reconciliation of the node restarted on
+    the same data dir (its budget full, as at every start). Resting orders are refreshed by
+    one all-markets open-orders listing every ``inflight_max`` (30 s), not a lookup each."""
     with tempfile.TemporaryDirectory() as directory:
         config_path = Path(directory) / "venue.toml"
         _venue_config(currencies, markets, config_path)
@@ -397,21 +550,16 @@ def reconciliation(open_orders: int, currencies: int, markets: int, clients: int
                 wait_until(lambda: not [o for o in _views() if o["state"] in
                                         ("prepared", "submitting", "unknown")], 120,
                            "batch submitted")
+            placed_at = time.monotonic()
             assert len([o for o in sim(url, "/_sim/orders?account=demo-key")
                         if o["status"] == "new"]) == open_orders
-            # The node keeps looking its open orders up meanwhile (the in-flight schedule), so
-            # a run may fail on a queued request's deadline: report how many runs it took.
-            failed: list[str] = []
-            while True:
-                started = time.monotonic()
-                report = reconcile_now(timeout=300)
-                total = time.monotonic() - started
-                if isinstance(report, ReconciliationView) or len(failed) == 4:
-                    break
-                failed.append(f"{total:.1f}s {str(report)[:160]}")
-            FAILED_RUNS[:] = failed
+            report, total, FAILED_RUNS[:] = _periodic_run()
             _check(report, open_orders, currencies)
             periodic = _measured(total, url)
+            wait = _wait_steady(placed_at, steady_after)
+            report, total, STEADY_FAILED_RUNS[:] = _periodic_run()
+            _check(report, open_orders, currencies)
+            steady = _measured(total, url)
         finally:
             tree.stop(timeout=60)
         try:
@@ -424,11 +572,55 @@ def reconciliation(open_orders: int, currencies: int, markets: int, clients: int
                 tree.stop(timeout=60)
         finally:
             venue.terminate()
-    return periodic, startup
+    return periodic, steady, wait, startup
+
+
+def _periodic_run() -> tuple[Any, float, list[str]]:
+    """One Reconcile, timed. A run may fail on a queued request's deadline: retried up to
+    four times; the failures are returned (and reported) with the last report."""
+    failed: list[str] = []
+    while True:
+        started = time.monotonic()
+        report = reconcile_now(timeout=300)
+        total = time.monotonic() - started
+        if isinstance(report, ReconciliationView) or len(failed) == 4:
+            return report, total, failed
+        failed.append(f"{total:.1f}s {str(report)[:160]}")
+
+
+def _wait_steady(placed_at: float, after: float) -> SteadyWait:
+    """Until ``after`` seconds have passed since placing finished *and* the coordinator's
+    statistics show no in-flight order overdue for a lookup (polled every 0.5 s)."""
+    from actors.names import GatewayNames
+    from actors.protocol import GetStatistics as GetGatewayStatistics
+    from actors.transactions import CoordinatorStatistics, GetStatistics
+
+    overdue = [0]
+    quiet_from = [0.0]
+
+    def statistics() -> CoordinatorStatistics:
+        reply = ask(TRANSACTIONS, GetStatistics(), timeout=10)
+        assert isinstance(reply, CoordinatorStatistics), reply
+        return reply
+
+    def steady() -> bool:
+        overdue.append(statistics().inflight.overdue)
+        if overdue[-1]:
+            quiet_from[0] = time.monotonic() - placed_at
+        return time.monotonic() - placed_at >= after and overdue[-1] == 0
+
+    wait_until(steady, after + 120, "no in-flight order overdue", 0.5)
+    seconds = time.monotonic() - placed_at
+    pending = statistics().pending_calls
+    limiter = GatewayNames(node_config(Path("."), "http://127.0.0.1:1").venue.name).rate_limiter
+    bucket = ask(limiter, GetGatewayStatistics(), timeout=10).bucket
+    return SteadyWait(seconds, max(overdue), quiet_from[0], pending, bucket.tokens,
+                      bucket.usable_capacity)
 
 
 def _check(report: Any, open_orders: int, currencies: int) -> None:
-    assert isinstance(report, ReconciliationView), (report, FAILED_RUNS)
+    assert isinstance(report, ReconciliationView), (report, FAILED_RUNS,
+                                                      STEADY_FAILED_RUNS)
     assert len(report.currencies) == currencies, len(report.currencies)
     assert report.open_orders_seen == open_orders, report.open_orders_seen
     assert {c.outcome for c in report.currencies} == {"match"}, report.currencies
@@ -475,8 +667,10 @@ def main() -> None:
     parser.add_argument("--markets", type=int, default=8,
                         help="markets the open orders rest on")
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--steady-after", type=float, default=30.0,
+                        help="seconds after placing before the steady-state reconciliation")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["venue", "api", "ref", "recovery", "reconcile"])
+                        choices=["venue", "api", "ref", "recovery", "crash", "reconcile"])
     args = parser.parse_args()
     configure_logging(level="WARNING")
     rows: list[tuple[str, str, str]] = []
@@ -517,13 +711,40 @@ def main() -> None:
                 report("  ... transaction journal open + verify alone (s)", f"{verify:.2f}")
         finally:
             venue.terminate()
+    if "crash" not in args.skip:
+        for label, crash in zip(("after SIGKILL, periodic snapshots",
+                                 "after SIGKILL just short of the next snapshot"),
+                                crash_recovery(args.journaled, args.clients), strict=True):
+            report(f"restart with {crash.transactions} journaled transactions, {label}: "
+                   "coordinator answering (s)", f"{crash.restart.answering:.2f}", "<= 2")
+            report("  ... new orders accepted (start-up reconciliation done) (s)",
+                   f"{crash.restart.accepting:.2f}", "<= 2")
+            for store, what in (("journal", "transaction journal"), ("ledger", "ledger")):
+                head, seq = crash.heads[store], crash.snapshot_seqs[store]
+                report(f"  ... {what} records replayed past its snapshot (of {head})",
+                       str(head - seq))
+            for line in crash.restart.lines:
+                print(f"    {line}")
+            print("    SQLite write-ahead logs left by the kill: " + ", ".join(
+                f"{store} {size / 1e6:.1f} MB" for store, size in crash.wal_bytes.items()))
+            print(f"    the node process (run.py, default config) placed and settled its "
+                  f"orders through its control API in {crash.placing:.0f} s and was killed "
+                  "(exit -9) with both snapshots on disk")
+        print(f"    periodic snapshots come every max({TX_SNAPSHOT_EVERY}, a quarter) "
+              f"transaction journal records and max({LEDGER_SNAPSHOT_EVERY}, a quarter) ledger "
+              "records; the second kill: after the first restart, a node process on the same "
+              "data dir placed more orders until its transaction journal was just short of its "
+              "next snapshot")
     if "reconcile" not in args.skip:
-        periodic, startup = reconciliation(args.open, args.currencies, args.markets,
-                                           args.clients)
+        periodic, steady, wait, startup = reconciliation(
+            args.open, args.currencies, args.markets, args.clients, args.steady_after)
         rate, _ = _weights()
         what = f"reconcile {args.open} open orders, {args.currencies} currencies"
-        for label, figures in (("periodic, budget spent", periodic),
-                               ("start-up, budget full", startup)):
+        for label, figures, failures in (
+                ("periodic right after placing, budget spent", periodic, FAILED_RUNS),
+                (f"periodic, steady state: {wait.seconds:.0f} s after placing", steady,
+                 STEADY_FAILED_RUNS),
+                ("start-up, budget full", startup, None)):
             report(f"{what} ({label}) (s)", f"{figures.seconds:.2f}",
                    f"<= 1 + {figures.venue_seconds:.2f}")
             report("  ... venue time for the same reads, sequential plain ccxt (s)",
@@ -532,15 +753,24 @@ def main() -> None:
                    f"{figures.weight:g}")
             report("  ... markets whose recent trades it read",
                    f"{len(figures.trade_symbols)} of {args.markets}")
-        report("  ... failed periodic runs before it", str(len(FAILED_RUNS)))
-        for failure in FAILED_RUNS:
-            print(f"    failed run: {failure}")
-        print(f"    periodic: timed right after placing; every resting order is looked up on "
-              f"the in-flight schedule ({args.open} x 0.8 units every <= 30 s asks more than "
-              f"the {rate:g} units/s budget), so the run's reads wait for their weight "
-              f"(>= {periodic.weight / rate:.2f} s) behind those lookups")
+            if failures is not None:
+                report("  ... failed runs before it", str(len(failures)))
+                for failure in failures:
+                    print(f"    failed run: {failure}")
+        print(f"    right after placing: the {args.open} creates have spent the account's "
+              f"budget, so the run's reads wait for their weight (>= "
+              f"{periodic.weight / rate:.2f} s), also behind the open-orders listing the "
+              "in-flight schedule queued meanwhile")
+        overdue = (f"up to {wait.max_overdue} were during the wait, none from "
+                   f"{wait.quiet_from:.1f} s on" if wait.max_overdue
+                   else "none was during the wait, sampled from the end of the first run")
+        print(f"    steady state: waited {wait.seconds:.1f} s from placing finished (at least "
+              f"{args.steady_after:g} s, then until no in-flight order was overdue for a "
+              f"lookup: {overdue}); at its start "
+              f"{wait.pending_calls} coordinator call(s) at the venue, the account bucket "
+              f"{wait.tokens:.1f} of {wait.capacity:g} units")
         print("    start-up: the node restarted on the same data dir; its budget is full at "
-              "start and lookups begin one in-flight interval later")
+              "start and the in-flight schedule's first listing comes one interval later")
     print()
     print(f"orders benchmark ({os.cpu_count()} cores, venue in its own process)")
     width = max(len(name) for name, _, _ in rows) + 2
