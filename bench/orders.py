@@ -322,31 +322,39 @@ def crash_recovery(journaled: int, clients: int) -> tuple[CrashFigures, CrashFig
     API; once all are settled and both periodic snapshots exist, SIGKILL it (no clean stop:
     no final snapshot) and time the restart on the same data dir in-process, as the others.
     What a restart replays is what the journals hold past their last periodic snapshot, so
-    where the kill falls matters: then a node process on the same data dir places more
-    orders until its transaction journal is just short of its next periodic snapshot (the
-    most a restart replays, at that journal's length) and is killed and restarted again."""
+    where the kill falls matters: then the same on a fresh data dir, placing ``journaled``
+    less 100, then only as many more as keep the transaction journal just short of its next
+    periodic snapshot (the most a kill leaves to replay at about ``journaled``)."""
     venue = VenueProcess(free_port())
     stores = ("journal", "ledger")
     try:
         with tempfile.TemporaryDirectory() as directory:
             data_dir = Path(directory) / "node"
             bodies = [market_order("kill", n) for n in range(journaled)]
-            seqs, placing = _killed_node(venue.url, data_dir, bodies, clients, journaled)
+            seqs, placing, placed = _killed_node(venue.url, data_dir, clients, bodies)
             wal = _wal_bytes(data_dir, stores)
             heads = _heads(data_dir, stores, Path(directory) / "copy")
             at_kill = CrashFigures(_restart(venue.url, data_dir, "after-kill"), seqs, heads,
-                                   placing, journaled, wal)
-            # The restart's clean stop wrote a snapshot at the journal's head.
-            head = _snapshot_seq(data_dir / "journal")
-            more = (_next_snapshot(head, TX_SNAPSHOT_EVERY) - head - 50
-                    ) // (heads["journal"] // journaled)  # 50: room for reconcile reports
-            bodies = [market_order("late", n) for n in range(more)]
-            total = journaled + 1 + more
-            seqs, placing = _killed_node(venue.url, data_dir, bodies, clients, total)
-            wal = _wal_bytes(data_dir, stores)
-            heads = _heads(data_dir, stores, Path(directory) / "copy-late")
-            worst = CrashFigures(_restart(venue.url, data_dir, "after-late-kill"), seqs,
-                                 heads, placing, total, wal)
+                                   placing, placed, wal)
+            per_order = heads["journal"] // journaled
+            other = heads["journal"] - per_order * journaled  # seeding, reconcile reports
+
+            late_dir = Path(directory) / "late"
+            first = max(0, journaled - 100)
+
+            def short_of_snapshot() -> list[dict[str, Any]]:
+                seq = _snapshot_seq(late_dir / "journal")
+                head = per_order * first + other  # as the first node's, placed as fast
+                room = _next_snapshot(seq, TX_SNAPSHOT_EVERY) - head - 30  # 30: a margin
+                return [market_order("late", first + n) for n in range(room // per_order)]
+
+            bodies = [market_order("late", n) for n in range(first)]
+            seqs, placing, placed = _killed_node(venue.url, late_dir, clients, bodies,
+                                                 short_of_snapshot)
+            wal = _wal_bytes(late_dir, stores)
+            heads = _heads(late_dir, stores, Path(directory) / "copy-late")
+            worst = CrashFigures(_restart(venue.url, late_dir, "after-late-kill"), seqs,
+                                 heads, placing, placed, wal)
     finally:
         venue.terminate()
     for figures in (at_kill, worst):
@@ -366,35 +374,47 @@ def _next_snapshot(seq: int, every: int) -> int:
     return head
 
 
-def _killed_node(venue_url: str, data_dir: Path, bodies: list[dict[str, Any]], clients: int,
-                 expected: int) -> tuple[dict[str, int], float]:
-    """A node process on ``data_dir`` places ``bodies`` through its control API; once
-    ``expected`` orders are filled, none open or unsettled (its /status) and both journals
-    have a snapshot, it is SIGKILLed. The snapshots' seqs and the seconds placing took."""
+def _killed_node(venue_url: str, data_dir: Path, clients: int, bodies: list[dict[str, Any]],
+                 then: Callable[[], list[dict[str, Any]]] | None = None
+                 ) -> tuple[dict[str, int], float, int]:
+    """A node process on a fresh ``data_dir`` places ``bodies`` through its control API and,
+    once they are filled and settled (its /status), those ``then`` returns; once all are
+    settled and both journals have a snapshot, it is SIGKILLed. The snapshots' seqs, the
+    seconds placing took and the orders placed."""
     node = NodeProcess(venue_url, data_dir, free_port(),
                        ("--log-level", "WARNING", "--no-console"))
+    placed = 0
+
+    def settled() -> bool:
+        trading = call(node.base, "GET", "/status", timeout=30)[1]["trading"]
+        LAST_STATES.clear()
+        LAST_STATES.update(trading["by_state"])
+        return (trading["by_state"].get("filled", 0) >= placed
+                and trading["open_transactions"] == 0)
+
+    def snapshots() -> bool:
+        return all((data_dir / s / "snapshot.json").exists() for s in ("journal", "ledger"))
+
     try:
         node.wait_ready(60)
         started = time.monotonic()
-        asyncio.run(_post_all(node.base, bodies, clients))
-
-        def settled() -> bool:
-            trading = call(node.base, "GET", "/status", timeout=30)[1]["trading"]
-            LAST_STATES.clear()
-            LAST_STATES.update(trading["by_state"])
-            return (trading["by_state"].get("filled", 0) >= expected
-                    and trading["open_transactions"] == 0)
-
-        wait_until(settled, 300, f"{expected} orders settled", 0.5)
+        for step in (bodies, then):
+            if step is None:
+                continue
+            if callable(step):
+                wait_until(snapshots, 60, "snapshots written", 0.5)
+                step = step()
+            asyncio.run(_post_all(node.base, step, clients))
+            placed += len(step)
+            wait_until(settled, 300, f"{placed} orders settled", 0.5)
         placing = time.monotonic() - started
-        wait_until(lambda: all((data_dir / s / "snapshot.json").exists()
-                               for s in ("journal", "ledger")), 60, "snapshots written", 0.5)
+        wait_until(snapshots, 60, "snapshots written", 0.5)
         seqs = {store: _snapshot_seq(data_dir / store) for store in ("journal", "ledger")}
         assert node.proc.poll() is None, "the node died before its kill"
     finally:
         node.kill()
     assert node.proc.returncode == -signal.SIGKILL, node.proc.returncode
-    return seqs, placing
+    return seqs, placing, placed
 
 
 def _snapshot_seq(directory: Path) -> int:
@@ -732,27 +752,27 @@ def main() -> None:
                   "(exit -9) with both snapshots on disk")
         print(f"    periodic snapshots come every max({TX_SNAPSHOT_EVERY}, a quarter) "
               f"transaction journal records and max({LEDGER_SNAPSHOT_EVERY}, a quarter) ledger "
-              "records; the second kill: after the first restart, a node process on the same "
-              "data dir placed more orders until its transaction journal was just short of its "
-              "next snapshot")
+              "records; the second kill: a node on a fresh data dir placed its orders in two "
+              "steps, the second as many as kept its transaction journal just short of its next "
+              "snapshot")
     if "reconcile" not in args.skip:
         periodic, steady, wait, startup = reconciliation(
             args.open, args.currencies, args.markets, args.clients, args.steady_after)
         rate, _ = _weights()
         what = f"reconcile {args.open} open orders, {args.currencies} currencies"
-        for label, figures, failures in (
+        for label, run, failures in (
                 ("periodic right after placing, budget spent", periodic, FAILED_RUNS),
                 (f"periodic, steady state: {wait.seconds:.0f} s after placing", steady,
                  STEADY_FAILED_RUNS),
                 ("start-up, budget full", startup, None)):
-            report(f"{what} ({label}) (s)", f"{figures.seconds:.2f}",
-                   f"<= 1 + {figures.venue_seconds:.2f}")
+            report(f"{what} ({label}) (s)", f"{run.seconds:.2f}",
+                   f"<= 1 + {run.venue_seconds:.2f}")
             report("  ... venue time for the same reads, sequential plain ccxt (s)",
-                   f"{figures.venue_seconds:.2f}")
+                   f"{run.venue_seconds:.2f}")
             report(f"  ... weight of its reads (units; the budget is {rate:g}/s)",
-                   f"{figures.weight:g}")
+                   f"{run.weight:g}")
             report("  ... markets whose recent trades it read",
-                   f"{len(figures.trade_symbols)} of {args.markets}")
+                   f"{len(run.trade_symbols)} of {args.markets}")
             if failures is not None:
                 report("  ... failed runs before it", str(len(failures)))
                 for failure in failures:
