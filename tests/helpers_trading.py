@@ -54,6 +54,25 @@ def start_trading(config: Config, worker_class: type[Worker] = Worker) -> Tree:
     return start_tree(supervisor_spec(config, "node", Strategy.ONE_FOR_ONE, children))
 
 
+class TradingNode:
+    """Starts and restarts the venue + trading subtrees on one data directory."""
+
+    def __init__(self, url: str, data_dir: Path, **trading: Any) -> None:
+        self.config = trading_config(url, data_dir, **trading)
+        self.data_dir = data_dir
+        self.tree: Tree | None = None
+
+    def start(self, *, accepting: bool = True) -> None:
+        self.tree = start_trading(self.config)
+        if accepting:
+            wait_accepting()
+
+    def stop(self) -> None:
+        if self.tree is not None:
+            assert self.tree.stop(timeout=20)
+            self.tree = None
+
+
 def ask(name: str, message: Any, timeout: float = 10.0) -> Any:
     return names.ask(name, message, timeout=timeout)
 

@@ -23,8 +23,8 @@ from messages.orders import (
     OrderState,
 )
 from simulator.server import RunningVenue
-from supervisors import Tree
 from tests.helpers_trading import (
+    TradingNode,
     ask,
     cancel,
     get,
@@ -33,9 +33,6 @@ from tests.helpers_trading import (
     ledger_sums,
     place,
     placed,
-    start_trading,
-    trading_config,
-    wait_accepting,
 )
 from tests.helpers_venue import running_venue
 from tests.waiting import wait_until
@@ -49,27 +46,21 @@ def venue() -> Iterator[RunningVenue]:
         yield handle
 
 
-class Node:
+class Node(TradingNode):
+    """A trading node that also keeps the restore's log lines about snapshots."""
+
     def __init__(self, url: str, data_dir: Path) -> None:
-        self.config = trading_config(url, data_dir)
-        self.data_dir = data_dir
-        self.tree: Tree | None = None
+        super().__init__(url, data_dir)
         self.lines: list[str] = []
 
-    def start(self) -> None:
+    def start(self, *, accepting: bool = True) -> None:
         self.lines.clear()
         sink = logger.add(lambda message: self.lines.append(str(message)), level="INFO",
                           filter=lambda r: "snapshot" in r["message"])
         try:
-            self.tree = start_trading(self.config)
-            wait_accepting()
+            super().start(accepting=accepting)
         finally:
             logger.remove(sink)
-
-    def stop(self) -> None:
-        if self.tree is not None:
-            assert self.tree.stop(timeout=20)
-            self.tree = None
 
     def snapshots(self) -> list[Path]:
         return [self.data_dir / "journal" / FILE_NAME, self.data_dir / "ledger" / FILE_NAME]

@@ -36,9 +36,10 @@ from messages.orders import (
     ReconciliationView,
 )
 from simulator.server import RunningVenue
-from supervisors import Tree, names, supervisor_status
+from supervisors import names, supervisor_status
 from tests.helpers_gateway import NAMES, statistics
 from tests.helpers_trading import (
+    TradingNode,
     ask,
     cancel,
     get,
@@ -47,7 +48,6 @@ from tests.helpers_trading import (
     ledger_sums,
     place,
     placed,
-    start_trading,
     trading_config,
     wait_accepting,
 )
@@ -62,27 +62,9 @@ def venue() -> Iterator[RunningVenue]:
         yield handle
 
 
-class Node:
-    """Starts and restarts the venue + trading subtrees on one data directory."""
-
-    def __init__(self, url: str, data_dir: Path, **trading: Any) -> None:
-        self.config = trading_config(url, data_dir, **trading)
-        self.tree: Tree | None = None
-
-    def start(self, *, accepting: bool = True) -> None:
-        self.tree = start_trading(self.config)
-        if accepting:
-            wait_accepting()
-
-    def stop(self) -> None:
-        if self.tree is not None:
-            assert self.tree.stop(timeout=20)
-            self.tree = None
-
-
 @pytest.fixture
-def node(venue: RunningVenue, tmp_path: Path) -> Iterator[Node]:
-    handle = Node(venue.url, tmp_path)
+def node(venue: RunningVenue, tmp_path: Path) -> Iterator[TradingNode]:
+    handle = TradingNode(venue.url, tmp_path)
     handle.start()
     yield handle
     handle.stop()
@@ -108,7 +90,7 @@ def assert_books_equal_venue(url: str) -> None:
         assert ours[currency].reserved == Decimal(figures["locked"]), currency
 
 
-def test_a_resting_order_opens_and_cancels_and_the_books_match(node: Node,
+def test_a_resting_order_opens_and_cancels_and_the_books_match(node: TradingNode,
                                                                venue: RunningVenue) -> None:
     order = placed(place("rest-1", price="50000"))
     assert order.state in (OrderState.SUBMITTING, OrderState.OPEN)
@@ -124,7 +106,7 @@ def test_a_resting_order_opens_and_cancels_and_the_books_match(node: Node,
     assert_books_equal_venue(venue.url)
 
 
-def test_a_marketable_order_fills_and_the_ledger_books_the_trade(node: Node,
+def test_a_marketable_order_fills_and_the_ledger_books_the_trade(node: TradingNode,
                                                                  venue: RunningVenue) -> None:
     order = placed(place("take-1", side="buy", price="70000", amount="0.002"))
     done = settled(order.id)
@@ -136,7 +118,7 @@ def test_a_marketable_order_fills_and_the_ledger_books_the_trade(node: Node,
 
 
 def test_market_orders_fill_their_amount_and_reserve_against_the_given_price(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     buy = placed(place("mkt-1", side="buy", type="market", price="61000", amount="0.003"))
     sell = placed(place("mkt-2", side="sell", type="market", price=None, amount="0.001"))
     assert settled(buy.id).filled == Decimal("0.003")
@@ -146,7 +128,7 @@ def test_market_orders_fill_their_amount_and_reserve_against_the_given_price(
 
 
 def test_the_same_client_id_answers_the_existing_order_even_after_a_restart(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     first = place("idem-1", price="50000")
     assert first.created is True
     again = place("idem-1", price="50000.00")  # the same decimal, spelled differently
@@ -172,7 +154,8 @@ def test_the_same_client_id_answers_the_existing_order_even_after_a_restart(
     ({"type": "limit", "price": None}, "price", "required"),
 ])
 def test_invalid_orders_name_the_field_and_change_nothing(
-        node: Node, venue: RunningVenue, kwargs: dict[str, Any], field: str, code: str) -> None:
+        node: TradingNode, venue: RunningVenue, kwargs: dict[str, Any], field: str,
+        code: str) -> None:
     before = ledger_balances()
     reply = place("bad-1", **kwargs)
     assert isinstance(reply, InvalidOrder) and (reply.field, reply.code) == (field, code)
@@ -182,7 +165,7 @@ def test_invalid_orders_name_the_field_and_change_nothing(
 
 
 def test_insufficient_funds_is_refused_in_prepare_and_nothing_is_sent(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     reply = place("rich-1", side="buy", amount="100", price="60000")
     assert isinstance(reply, InsufficientFunds)
     assert reply.currency == "USDT" and reply.needed == Decimal("6000000")
@@ -192,7 +175,7 @@ def test_insufficient_funds_is_refused_in_prepare_and_nothing_is_sent(
 
 
 def test_an_executed_create_whose_answer_was_lost_is_found_not_duplicated(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     install_faults(venue.url, [{"endpoint": "create_order", "fault": "lose_response",
                                 "count": 1}])
     order = placed(place("lost-1", side="buy", price="70000"))
@@ -204,7 +187,7 @@ def test_an_executed_create_whose_answer_was_lost_is_found_not_duplicated(
 
 
 def test_a_create_that_never_reached_the_venue_is_resubmitted_after_the_grace_window(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     install_faults(venue.url, [{"endpoint": "create_order", "fault": "error_502", "count": 1}])
     order = placed(place("retry-1", price="50000"))
     view = wait_until(lambda: (v := get(order.id)).state is OrderState.OPEN and v, timeout=20)
@@ -216,7 +199,7 @@ def test_a_create_that_never_reached_the_venue_is_resubmitted_after_the_grace_wi
     assert_books_equal_venue(venue.url)
 
 
-def test_cancels_are_idempotent_and_unknown_ids_are_not_found(node: Node,
+def test_cancels_are_idempotent_and_unknown_ids_are_not_found(node: TradingNode,
                                                               venue: RunningVenue) -> None:
     order = placed(place("cx-1", price="50000"))
     wait_until(lambda: get(order.id).state is OrderState.OPEN)
@@ -229,7 +212,7 @@ def test_cancels_are_idempotent_and_unknown_ids_are_not_found(node: Node,
     assert len(cancels) == 1 and cancels[0]["status"] == "canceled"
 
 
-def test_orders_are_listed_by_state_and_symbol(node: Node, venue: RunningVenue) -> None:
+def test_orders_are_listed_by_state_and_symbol(node: TradingNode, venue: RunningVenue) -> None:
     resting = placed(place("ls-1", price="50000"))
     taken = placed(place("ls-2", price="70000"))
     settled(taken.id)
@@ -242,7 +225,7 @@ def test_orders_are_listed_by_state_and_symbol(node: Node, venue: RunningVenue) 
 
 
 def test_an_order_in_flight_at_a_restart_is_resumed_from_the_journal(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     install_faults(venue.url, [{"endpoint": "create_order", "fault": "lose_response",
                                 "count": 1}])
     order = placed(place("crash-1", side="buy", price="70000"))
@@ -258,7 +241,7 @@ def test_an_order_in_flight_at_a_restart_is_resumed_from_the_journal(
 def test_new_orders_are_refused_until_startup_reconciliation_succeeds(
         venue: RunningVenue, tmp_path: Path) -> None:
     install_faults(venue.url, [{"endpoint": "fetch_balance", "fault": "error_503"}])
-    handle = Node(venue.url, tmp_path)
+    handle = TradingNode(venue.url, tmp_path)
     handle.start(accepting=False)
     try:
         refusal = wait_until(lambda: isinstance(r := place("early-1", price="50000"),
@@ -277,7 +260,7 @@ def test_new_orders_are_refused_until_startup_reconciliation_succeeds(
         pykka.ActorRegistry.stop_all()
 
 
-def test_every_venue_order_has_one_client_order_id(node: Node, venue: RunningVenue) -> None:
+def test_every_venue_order_has_one_client_order_id(node: TradingNode, venue: RunningVenue) -> None:
     for index in range(5):
         placed(place(f"many-{index}", price=str(50000 + index)))
     wait_until(lambda: len(venue_orders(venue.url)) >= 5)
@@ -290,7 +273,7 @@ def test_the_nobitex_adapter_path_resolves_a_lost_create_through_the_order_list(
         venue: RunningVenue, tmp_path: Path) -> None:
     """Nobitex's client-id lookup sees only open orders: a filled order whose create answer
     was lost is found through the order list, never placed twice."""
-    handle = Node(venue.url, tmp_path, exchange="nobitex")
+    handle = TradingNode(venue.url, tmp_path, exchange="nobitex")
     handle.start()
     try:
         install_faults(venue.url, [{"endpoint": "create_order", "fault": "lose_response",
@@ -311,7 +294,7 @@ def test_the_nobitex_adapter_path_resolves_a_lost_create_through_the_order_list(
         pykka.ActorRegistry.stop_all()
 
 
-def test_the_audit_trail_is_queryable_by_order_and_exported(node: Node,
+def test_the_audit_trail_is_queryable_by_order_and_exported(node: TradingNode,
                                                             venue: RunningVenue) -> None:
     order = placed(place("audit-1", price="70000"))
     settled(order.id)
@@ -332,7 +315,7 @@ def test_the_audit_trail_is_queryable_by_order_and_exported(node: Node,
 
 
 def test_a_reservation_without_a_journaled_transaction_is_voided_at_start(
-        node: Node, venue: RunningVenue) -> None:
+        node: TradingNode, venue: RunningVenue) -> None:
     """A crash between the reservation and the journal record leaves a reservation that no
     transaction owns: the next start releases it."""
     reply = ask(LEDGER, Reserve("orphan00000000000000", "USDT", Decimal("123")))
@@ -346,7 +329,7 @@ def test_a_reservation_without_a_journaled_transaction_is_voided_at_start(
 
 @pytest.mark.parametrize("victim", [TRANSACTIONS, LEDGER])
 def test_a_crashed_trading_actor_is_restarted_and_resumes_from_its_stores(
-        node: Node, venue: RunningVenue, victim: str) -> None:
+        node: TradingNode, venue: RunningVenue, victim: str) -> None:
     resting = placed(place("crash-a", price="50000"))
     wait_until(lambda: get(resting.id).state is OrderState.OPEN)
     names.tell(victim, _Unknown())  # an unexpected message is a bug: the actor crashes
@@ -386,7 +369,7 @@ def test_a_crash_between_the_journal_and_the_ledger_rebooks_the_trades_on_resume
         venue: RunningVenue, tmp_path: Path) -> None:
     """The journal says the order filled (with its trade) but the process died before the
     ledger booked the trade: on resume the trade is booked before the order settles."""
-    first = Node(venue.url, tmp_path / "before")
+    first = TradingNode(venue.url, tmp_path / "before")
     first.start()
     try:
         order = placed(place("gap-1", price="70000"))
@@ -408,7 +391,7 @@ def test_a_crash_between_the_journal_and_the_ledger_rebooks_the_trades_on_resume
     _copy_journal(tmp_path / "before" / "ledger", crashed / "ledger",
                   lambda r: not (r.stream == order.id and r.kind in ("ledger.fill",
                                                                        "ledger.void")))
-    second = Node(venue.url, crashed)
+    second = TradingNode(venue.url, crashed)
     second.start()
     try:
         assert settled(order.id).state is OrderState.FILLED
@@ -419,7 +402,7 @@ def test_a_crash_between_the_journal_and_the_ledger_rebooks_the_trades_on_resume
         second.stop()
 
 
-def test_a_self_trade_is_booked_once_on_each_side(node: Node, venue: RunningVenue) -> None:
+def test_a_self_trade_is_booked_once_on_each_side(node: TradingNode, venue: RunningVenue) -> None:
     """Our buy meets our resting sell: one venue trade id, two orders, two bookings."""
     book = venue.venue.engine.order_book("BTC/USDT")
     bid, ask_price = book.bids[0][0], book.asks[0][0]
@@ -438,7 +421,7 @@ def test_orders_refused_by_an_open_circuit_are_placed_once_it_closes(
         venue: RunningVenue, tmp_path: Path) -> None:
     """CircuitOpen proves nothing was sent: the same attempt is sent again once the breaker lets
     calls through; every order ends up placed exactly once."""
-    handle = Node(venue.url, tmp_path)
+    handle = TradingNode(venue.url, tmp_path)
     handle.config = trading_config(venue.url, tmp_path, breaker={
         "window_size": 4.0, "minimum_calls": 4, "failure_rate_threshold": 0.5,
         "half_open_probes": 1, "open_base": 0.3, "open_cap": 1.0, "jitter": 0.0})
@@ -463,7 +446,7 @@ def test_a_burst_beyond_the_trading_queue_is_placed_once_each_never_rejected_as_
     pool's trading queue is full is sent again later, not closed ``rejected``; every order of
     the burst is placed exactly once (the bench saw 20 % end "not sent: Overloaded"). One
     submit attempt per order: a refusal that sent nothing must not use it up."""
-    handle = Node(venue.url, tmp_path, max_submit_attempts=1)
+    handle = TradingNode(venue.url, tmp_path, max_submit_attempts=1)
     handle.config = attrs.evolve(handle.config, pool=attrs.evolve(
         handle.config.pool, workers=2, trading_queue=2))
     handle.start()
@@ -493,7 +476,7 @@ def test_lookups_of_many_open_orders_never_queue_more_than_the_cap_ahead_of_othe
     at most ``inflight_cap`` lookups are outstanding at once, so the reconciler's reads wait
     behind a few of them, not behind a queue full of them (reconciling 1 000 open orders
     missed every deadline)."""
-    handle = Node(venue.url, tmp_path, inflight_cap=3)
+    handle = TradingNode(venue.url, tmp_path, inflight_cap=3)
     handle.config = attrs.evolve(handle.config, ratelimit=attrs.evolve(
         handle.config.ratelimit, units_per_second=20.0))
     handle.start()
