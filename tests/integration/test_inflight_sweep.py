@@ -16,9 +16,16 @@ from actors.transactions import sweep_costs
 from messages.orders import OrderState, OrderView
 from simulator.model import HOUSE
 from simulator.server import RunningVenue
-from tests.helpers_trading import get, ground_truth, ledger_balances, ledger_sums, place, placed
+from tests.helpers_trading import (
+    TradingNode,
+    get,
+    ground_truth,
+    ledger_balances,
+    ledger_sums,
+    place,
+    placed,
+)
 from tests.helpers_venue import admin, install_faults, running_venue
-from tests.integration.test_transactions import Node
 from tests.waiting import wait_until
 
 RESTING = 30  # due together, their lookups (24 units on Binance) outweigh one listing (16)
@@ -86,7 +93,7 @@ def test_the_costs_come_from_the_rate_limiters_table() -> None:
     assert sweep_costs("nobitex").sweep is None  # a paged listing cannot show an order closed
 
 
-def realistic_budget(node: Node) -> Node:
+def realistic_budget(node: TradingNode) -> TradingNode:
     """Binance's allowance (20 units/s, 16 usable) instead of the tests' generous one: the
     lookups of resting orders fall behind, as in a node, and a listing is cheaper."""
     node.config = attrs.evolve(node.config, ratelimit=attrs.evolve(
@@ -96,7 +103,7 @@ def realistic_budget(node: Node) -> Node:
 
 def test_resting_orders_are_refreshed_by_listings_and_venue_fills_and_cancels_are_found(
         venue: RunningVenue, tmp_path: Path) -> None:
-    node = realistic_budget(Node(venue.url, tmp_path))
+    node = realistic_budget(TradingNode(venue.url, tmp_path))
     node.start()
     try:
         engine, now = venue.venue.engine, venue.venue.now
@@ -131,7 +138,7 @@ def test_resting_orders_are_refreshed_by_listings_and_venue_fills_and_cancels_ar
 
 def test_nobitex_keeps_looking_orders_up_one_by_one(venue: RunningVenue,
                                                     tmp_path: Path) -> None:
-    node = Node(venue.url, tmp_path, exchange="nobitex")
+    node = TradingNode(venue.url, tmp_path, exchange="nobitex")
     node.start()
     try:
         rest([str(30000 + i) for i in range(RESTING)])  # Nobitex refuses identical orders
