@@ -2,7 +2,7 @@
 
 A thread hand-off costs 20–60 µs in CPython; an exchange call through gatekeeper → pool →
 worker and back would pay four of them (caller → gatekeeper → dispatcher → worker → caller),
-plus two more for the worker's reports, against a 0.5 ms call. An `EnterableActor` keeps its
+plus two more for the worker's reports, against a 0.5–1 ms call. An `EnterableActor` keeps its
 state behind a lock and publishes itself under its stable name while it runs, so a sender can
 `enter` a message — the same handler, the same state, on the sender's thread — instead of
 waking the actor. Everything else still arrives as messages (timers, statistics, supervision),
