@@ -131,9 +131,10 @@ _OVERDUE_GRACE = 1.0
 #: orders are being looked up, creates and cancels (Category.TRADING) are dispatched first.
 #: Account data is never cached by the gateway, so a read is never answered stale.
 _READS = Category.MARKET_DATA
-#: Exchanges whose all-markets open-orders listing is one complete answer, so an order missing
-#: from it is known to have closed. Nobitex's orders/list is paged (100 orders a page) and a
-#: page costs what a lookup costs there: its open orders are looked up one by one.
+#: Exchanges whose all-markets open-orders listing is one request and a complete answer, so an
+#: order missing from it is known to have closed. Nobitex's listing reads every page of its
+#: orders/list (see exchanges/nobitex.py), each page costing ten lookups in its rate limits, and
+#: the gateway charges the call once: its open orders are looked up one by one.
 _COMPLETE_OPEN_LISTING = frozenset({"binance"})
 
 
