@@ -25,7 +25,7 @@ from actors.alert_manager import ALERT_MANAGER, publish_alert_event
 from actors.protocol import ApplyBackoff, GetBucket, GetStatistics
 from gateway.classify import BackoffKind, BackoffSignal
 from gateway.ratelimit import (
-    BINANCE_SPOT_ENDPOINTS,
+    EXCHANGE_ENDPOINTS,
     AccountLimiter,
     CostTable,
     Granted,
@@ -69,11 +69,13 @@ class SharedBucket:
 
 def bucket_for_exchange(client: Any, *, units_per_second: float, safety_margin: float,
                         burst_seconds: float) -> SharedBucket:
-    """The bucket of one account: costs from ccxt's api tree (Binance spot endpoints) or one
-    unit per call; the allowance from `units_per_second`, or ccxt's `rateLimit` when 0."""
+    """The bucket of one account: costs from the client's api tree for the exchanges mapped in
+    `EXCHANGE_ENDPOINTS` (Binance spot, Nobitex), else one unit per call; the allowance from
+    `units_per_second`, or ccxt's `rateLimit` when 0."""
     costs = CostTable({}, 1.0)
-    if getattr(client, "id", None) == "binance":
-        costs = cost_table(client.api, BINANCE_SPOT_ENDPOINTS)
+    endpoints = EXCHANGE_ENDPOINTS.get(getattr(client, "id", None) or "")
+    if endpoints is not None:
+        costs = cost_table(client.api, endpoints)
     if units_per_second > 0:
         dearest = max([costs.default, *costs.costs.values()])
         config = LimiterConfig(

@@ -37,6 +37,8 @@ from gateway.errors import (
 from gateway.guard import GuardedBreaker, guard
 from gateway.ratelimit import (
     BINANCE_SPOT_ENDPOINTS,
+    EXCHANGE_ENDPOINTS,
+    NOBITEX_ENDPOINTS,
     AccountLimiter,
     CostTable,
     Granted,
@@ -51,6 +53,8 @@ from gateway.ratelimit import (
 
 __all__ = [
     "BINANCE_SPOT_ENDPOINTS",
+    "EXCHANGE_ENDPOINTS",
+    "NOBITEX_ENDPOINTS",
     "DEADLINE_EXCEEDED",
     "SUCCESS",
     "AccountLimiter",

@@ -229,6 +229,29 @@ BINANCE_SPOT_ENDPOINTS: Mapping[str, str] = {
 }
 
 
+# The same for Ironclad's Nobitex adapter (exchanges/nobitex.py, whose api tree carries costs
+# from the per-endpoint limits Nobitex documents). A call that reads several pages of the order
+# list (fetch_open_orders past 1000 orders, fetch_order's client-id search) is charged one page.
+NOBITEX_ENDPOINTS: Mapping[str, str] = {
+    "load_markets": "public GET v2/options",
+    "fetch_markets": "public GET v2/options",
+    "fetch_ticker": "public GET market/stats",
+    "fetch_order_book": "public GET v3/orderbook/{symbol}",
+    "fetch_trades": "public GET v2/trades/{symbol}",
+    "fetch_balance": "private GET users/wallets/list",
+    "create_order": "private POST market/orders/add",
+    "fetch_order": "private POST market/orders/status",
+    "cancel_order": "private POST market/orders/update-status",
+    "fetch_open_orders": "private GET market/orders/list",
+    "fetch_my_trades": "private GET market/trades/list",
+}
+
+#: The method → endpoint maps by exchange id; other exchanges are charged one unit a call.
+EXCHANGE_ENDPOINTS: Mapping[str, Mapping[str, str]] = {
+    "binance": BINANCE_SPOT_ENDPOINTS,
+    "nobitex": NOBITEX_ENDPOINTS,
+}
+
 @attrs.frozen
 class CostTable:
     """Cost of each unified method in bucket units; unknown methods cost `default`."""

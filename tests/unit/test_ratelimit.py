@@ -113,3 +113,26 @@ def test_cost_table_rejects_unknown_endpoint_and_bad_override() -> None:
         cost_table(api, {}, overrides={"create_order": 0})
     assert cost_table(api, BINANCE_SPOT_ENDPOINTS, overrides={"create_order": 2}).cost_of(
         "create_order") == 2.0
+
+
+def test_the_account_bucket_charges_each_exchange_its_own_endpoint_costs() -> None:
+    """Regression: the shared bucket charged every Nobitex call one unit, so a balance read
+    (30 units: 10 a minute) or an orders-list page (10 units: 30 a minute) could go out five
+    times a second; ccxt's per-client limiter, which the gateway turns off, knew better."""
+    from actors.rate_limiter import bucket_for_exchange
+    from exchanges import create_client
+
+    charged = {}
+    for exchange in ("binance", "nobitex"):
+        bucket = bucket_for_exchange(create_client(exchange), units_per_second=1000.0,
+                                     safety_margin=1.0, burst_seconds=1.0)
+        for method in ("fetch_balance", "fetch_order", "create_order", "fetch_open_orders",
+                       "fetch_ticker", "load_markets"):
+            granted = bucket.try_acquire(method)
+            assert isinstance(granted, Granted)
+            charged[exchange, method] = granted.cost
+    assert charged["nobitex", "fetch_balance"] == 30.0
+    assert charged["nobitex", "create_order"] == charged["nobitex", "fetch_open_orders"] == 10.0
+    assert charged["nobitex", "fetch_order"] == 1.0
+    assert charged["nobitex", "fetch_ticker"] == 15.0
+    assert charged["binance", "fetch_open_orders"] == 16.0
