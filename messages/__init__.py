@@ -58,6 +58,7 @@ from messages.base import (
     check_value,
     freeze,
     new_id,
+    trusted,
     utc_now,
 )
 from messages.codec import (
@@ -198,6 +199,7 @@ __all__ = [
     "check_value",
     "freeze",
     "new_id",
+    "trusted",
     "utc_now",
     # codec
     "MessageDecodeError",

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from messages import _checks as check
-from messages.base import FrozenMap, Value, check_value, freeze, new_id, utc_now
+from messages.base import FrozenMap, Value, check_value, freeze, new_id, trusted, utc_now
 
 __all__ = [
     "Category",
@@ -54,17 +54,37 @@ class Category(enum.Enum):
 
 
 def _freeze_args(value: Any) -> tuple:
+    kind = type(value)
+    if (kind is list or kind is tuple) and all(type(item) is str for item in value):
+        return tuple(value)  # the common case: symbols and order fields as strings
     frozen = freeze(value, "args")
     if not isinstance(frozen, tuple):
         raise ValueError(f"args: expected a sequence, got {value!r}")
     return frozen
 
 
+#: Shared by every request without keyword arguments (a FrozenMap never changes).
+_NO_KWARGS = FrozenMap()
+
+
 def _freeze_kwargs(value: Any) -> FrozenMap:
-    frozen = freeze(value or {}, "kwargs")
+    if value is None or (type(value) is dict and not value):
+        return _NO_KWARGS
+    frozen = freeze(value, "kwargs")
     if not isinstance(frozen, FrozenMap):
         raise ValueError(f"kwargs: expected a mapping, got {value!r}")
     return frozen
+
+
+def _plainly_valid(venue: Any, method: Any, category: Any, idempotent: Any, deadline: Any,
+                   created: Any) -> bool:
+    """ExchangeRequest's validators in one expression, for the fields `new` did not build
+    itself (args and kwargs come frozen, hence valid): every exchange call builds a request."""
+    return (type(venue) is str and bool(venue.strip()) and type(method) is str
+            and method.isascii() and method.isidentifier() and not method.startswith("_")
+            and type(category) is Category and type(idempotent) is bool
+            and type(deadline) is float and math.isfinite(deadline)
+            and type(created) is datetime and created.utcoffset() is not None)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,17 +133,18 @@ class ExchangeRequest:
         """
         if isinstance(timeout, bool) or not math.isfinite(timeout) or timeout <= 0:
             raise ValueError(f"timeout: expected a finite number > 0, got {timeout!r}")
-        return cls(
-            id=new_id(),
-            venue=venue,
-            method=method,
-            args=_freeze_args(args),
-            kwargs=_freeze_kwargs(kwargs),
-            category=category,
-            idempotent=idempotent,
-            deadline=clock() + timeout,
-            created=now(),
-        )
+        request_id, deadline, created = new_id(), clock() + timeout, now()
+        frozen_args, frozen_kwargs = _freeze_args(args), _freeze_kwargs(kwargs)
+        if not _plainly_valid(venue, method, category, idempotent, deadline, created):
+            return cls(id=request_id, venue=venue, method=method, args=frozen_args,
+                       kwargs=frozen_kwargs, category=category, idempotent=idempotent,
+                       deadline=deadline, created=created)  # the validators say what is wrong
+        if category is Category.TRADING:
+            check_value(frozen_args, "args", floats=False)
+            check_value(frozen_kwargs, "kwargs", floats=False)
+        return trusted(cls)(id=request_id, venue=venue, method=method, args=frozen_args,
+                            kwargs=frozen_kwargs, category=category, idempotent=idempotent,
+                            deadline=deadline, created=created)
 
     def remaining(self, now: float) -> float:
         """Seconds left before the deadline at monotonic time ``now`` (never negative)."""
@@ -155,7 +176,11 @@ class ExchangeResult:
         ccxt parses prices and amounts into floats (binance order books, tickers); each becomes
         ``Decimal(repr(x))`` here, at the edge, so no float reaches our code.
         """
-        frozen = freeze(value, "value", floats_to_decimal=True)
+        frozen = freeze(value, "value", floats_to_decimal=True)  # valid, with no float left
+        if (type(request_id) is str and request_id.strip() and type(latency) is float
+                and 0.0 <= latency < math.inf and type(stale) is bool):
+            return trusted(cls)(request_id=request_id, value=frozen, latency=latency,
+                                stale=stale)
         return cls(request_id=request_id, value=frozen, latency=latency, stale=stale)
 
 
