@@ -30,7 +30,14 @@ from actors.health import report_breaker_transition
 from actors.names import GatewayNames
 from actors.protocol import Call, CallOutcome, GetStatistics, Work, crashed_reply
 from actors.worker import CacheSettings, cache_key
-from gateway.breaker import BreakerConfig, BreakerMetrics, Permit, Rejected, Transition
+from gateway.breaker import (
+    Breaker,
+    BreakerConfig,
+    BreakerMetrics,
+    Permit,
+    Rejected,
+    Transition,
+)
 from gateway.breaker_registry import BreakerKey, BreakerRegistry
 from gateway.cache import MarketDataCache, kind_for_method
 from gateway.classify import BackoffKind, Outcome
@@ -98,13 +105,14 @@ class Gatekeeper(EnterableActor):
         self._pending: dict[str, tuple[float, list[tuple[BreakerKey, Permit]]]] = {}
         self._admitted = self._open = self._stale = self._refused = 0
         self._category_keys = {c: BreakerKey(names_.venue, c.value) for c in Category}
+        self._category_breakers: dict[BreakerKey, Breaker] = {}
 
     def on_start(self) -> None:
         if self._cache_settings is not None:
             self._cache = self._cache_settings.open(self._names.venue)
         self._registry.add_listener(self._on_transition)
         for key in self._category_keys.values():  # these exist from the start (for /status)
-            self._registry.get(key, self._clock())
+            self._category_breakers[key] = self._registry.get(key, self._clock())
         self.send_after(SWEEP_INTERVAL, _Sweep())
         self.publish(self._names.gatekeeper)
 
@@ -134,12 +142,12 @@ class Gatekeeper(EnterableActor):
 
     # ----- calls ----------------------------------------------------------------------------
 
-    def _keys(self, request: ExchangeRequest) -> list[BreakerKey]:
+    def _keys(self, request: ExchangeRequest) -> tuple[BreakerKey, ...]:
         category = self._category_keys[request.category]
         if self._per_method:
-            return [category, BreakerKey(self._names.venue, request.category.value,
-                                         request.method)]
-        return [category]
+            return (category, BreakerKey(self._names.venue, request.category.value,
+                                         request.method))
+        return (category,)
 
     def _call(self, call: Call) -> None:
         request = call.request
@@ -151,10 +159,10 @@ class Gatekeeper(EnterableActor):
             return
         permits: list[tuple[BreakerKey, Permit]] = []
         for key in self._keys(request):
-            verdict = self._registry.get(key, now).acquire(now)
+            verdict = self._breaker(key, now).acquire(now)
             if isinstance(verdict, Rejected):
                 for taken_key, permit in permits:
-                    self._registry.record(taken_key, permit, Outcome.IGNORED, 0.0, now)
+                    self._record(taken_key, permit, Outcome.IGNORED, 0.0, now)
                 self._answer_open(call, verdict, now)
                 return
             permits.append((key, verdict))
@@ -239,6 +247,20 @@ class Gatekeeper(EnterableActor):
         if entry is None:
             return  # already released (a retried call reports once; a late sweep won)
         for key, permit in entry[1]:
+            self._record(key, permit, outcome, latency, now)
+
+    def _breaker(self, key: BreakerKey, now: float) -> Breaker:
+        # The category breakers are never evicted: held here, they skip the registry's
+        # bookkeeping of idle per-method breakers on every call.
+        breaker = self._category_breakers.get(key)
+        return breaker if breaker is not None else self._registry.get(key, now)
+
+    def _record(self, key: BreakerKey, permit: Permit, outcome: Outcome, latency: float,
+                now: float) -> None:
+        breaker = self._category_breakers.get(key)
+        if breaker is not None:
+            breaker.record(permit, outcome, latency, now)
+        else:  # per-method: nothing is recorded if it was evicted meanwhile
             self._registry.record(key, permit, outcome, latency, now)
 
     def _sweep(self) -> None:

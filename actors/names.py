@@ -14,32 +14,39 @@ __all__ = ["GatewayNames", "tell_if_up"]
 
 @attrs.frozen(slots=True)
 class GatewayNames:
-    """Names under `venue:<venue>`; resolved at send time so restarts never strand a sender."""
+    """Names under `venue:<venue>`; resolved at send time so restarts never strand a sender.
+    Built once per actor, so the names every exchange call uses are plain attributes."""
 
     venue: str
+    subtree: str = attrs.field(init=False, eq=False, repr=False)
+    gatekeeper: str = attrs.field(init=False, eq=False, repr=False)
+    rate_limiter: str = attrs.field(init=False, eq=False, repr=False)
+    pool: str = attrs.field(init=False, eq=False, repr=False)
+    dispatcher: str = attrs.field(init=False, eq=False, repr=False)
+    embedded_venue: str = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def subtree(self) -> str:
+    @subtree.default
+    def _subtree(self) -> str:
         return f"venue:{self.venue}"
 
-    @property
-    def gatekeeper(self) -> str:
+    @gatekeeper.default
+    def _gatekeeper(self) -> str:
         return f"{self.subtree}/gatekeeper"
 
-    @property
-    def rate_limiter(self) -> str:
+    @rate_limiter.default
+    def _rate_limiter(self) -> str:
         return f"{self.subtree}/rate-limiter"
 
-    @property
-    def pool(self) -> str:
+    @pool.default
+    def _pool(self) -> str:
         return f"{self.subtree}/pool"
 
-    @property
-    def dispatcher(self) -> str:
+    @dispatcher.default
+    def _dispatcher(self) -> str:
         return f"{self.pool}/dispatcher"
 
-    @property
-    def embedded_venue(self) -> str:
+    @embedded_venue.default
+    def _embedded_venue(self) -> str:
         return f"{self.subtree}/embedded-venue"
 
     def worker(self, index: int) -> str:

@@ -57,6 +57,12 @@ class SharedBucket:
         with self._lock:
             return self._limiter.try_acquire(cost, self._clock())
 
+    def take(self, method: str) -> float | None:
+        """`try_acquire` for the pool's hot path: None when taken, else seconds to wait."""
+        cost = self._costs.costs.get(method, self._costs.default)
+        with self._lock:
+            return self._limiter.take(cost, self._clock())
+
     def on_signal(self, signal: BackoffSignal) -> None:
         """Pause the account as the venue asked (Retry-After, Nobitex backOff, ban)."""
         with self._lock:

@@ -334,7 +334,9 @@ class Breaker:
     # ----- internals --------------------------------------------------------------------------
 
     def _tick(self, now: float) -> float:
-        if not (isinstance(now, int | float) and math.isfinite(now)):
+        # A float in range is the common case; the general check costs more (every call).
+        if not (type(now) is float and -math.inf < now < math.inf) and not (
+                isinstance(now, int | float) and math.isfinite(now)):
             raise InvalidOutcomeError(f"now must be a finite number, got {now!r}")
         if now > self._now:
             self._now = float(now)
@@ -357,7 +359,8 @@ class Breaker:
 
     def _record(self, permit: Permit, latency: float, now: float, failed: bool) -> None:
         self._own(permit)
-        if not (isinstance(latency, int | float) and math.isfinite(latency) and latency >= 0):
+        if not (type(latency) is float and 0.0 <= latency < math.inf) and not (
+                isinstance(latency, int | float) and math.isfinite(latency) and latency >= 0):
             raise InvalidOutcomeError(f"latency must be finite and >= 0, got {latency!r}")
         now = self._tick(now)
         slow = latency >= self.config.slow_call_duration

@@ -32,6 +32,10 @@ class MarketDataKind(enum.Enum):
     ORDER_BOOK = "order_book"
     TRADES = "trades"
 
+    # Singletons: identity hashing is exact, and Enum's own __hash__ is Python code run on
+    # every market-data call (the worker's store throttle is keyed by kind).
+    __hash__ = object.__hash__
+
 
 DEFAULT_TTLS: Mapping[MarketDataKind, float] = {
     MarketDataKind.MARKETS: 3600.0,

@@ -108,8 +108,9 @@ class AccountLimiter:
 
     def _refill(self, now: float) -> None:
         if now > self._updated:
-            gained = (now - self._updated) * self.config.usable_rate
-            self._tokens = min(self.config.usable_capacity, self._tokens + gained)
+            config = self.config  # the properties' arithmetic inline: this runs every call
+            gained = (now - self._updated) * (config.refill_per_second * config.safety_margin)
+            self._tokens = min(config.capacity * config.safety_margin, self._tokens + gained)
             self._updated = now
         if self._paused_until is not None and now >= self._paused_until:
             self._paused_until = None
@@ -118,23 +119,32 @@ class AccountLimiter:
     def try_acquire(self, cost: float, now: float) -> Granted | Wait:
         """Take `cost` units now, or say how long to wait. A cost above the usable capacity
         raises CostExceedsCapacityError (it could never be granted); nothing changes then."""
-        if not (isinstance(cost, int | float) and math.isfinite(cost) and cost >= 0):
+        wait = self.take(cost, now)
+        if wait is None:
+            return Granted(cost, self._tokens)
+        return Wait(wait, self._pause_reason if self._paused_until is not None else None)
+
+    def take(self, cost: float, now: float) -> float | None:
+        """`try_acquire` without the verdict object (the pool asks once per call): None when
+        `cost` was taken, else the seconds to wait."""
+        if not (type(cost) is float or isinstance(cost, int | float)) or not 0 <= cost < math.inf:
             raise CostExceedsCapacityError(f"cost must be finite and >= 0, got {cost!r}")
-        if cost > self.config.usable_capacity:
+        config = self.config
+        if cost > config.capacity * config.safety_margin:
             raise CostExceedsCapacityError(
-                f"cost {cost} exceeds usable capacity {self.config.usable_capacity}"
+                f"cost {cost} exceeds usable capacity {config.usable_capacity}"
             )
         self._refill(now)
         if self._paused_until is not None:
             self._waits += 1
-            return Wait(self._paused_until - now, self._pause_reason)
+            return self._paused_until - now
         if self._tokens >= cost:
             self._tokens -= cost
             self._granted_cost += cost
             self._granted_count += 1
-            return Granted(cost, self._tokens)
+            return None
         self._waits += 1
-        return Wait((cost - self._tokens) / self.config.usable_rate, None)
+        return (cost - self._tokens) / config.usable_rate
 
     def pause_until(self, until: float, reason: PauseReason, now: float) -> None:
         """Send nothing before `until`; a later pause extends, an earlier one never shortens.
