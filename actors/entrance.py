@@ -2,20 +2,22 @@
 
 A thread hand-off costs 20–60 µs in CPython; an exchange call through gatekeeper → pool →
 worker and back would pay four of them (caller → gatekeeper → dispatcher → worker → caller),
-plus two more for the worker's reports, against a 0.5–1 ms call. An `EnterableActor` keeps its
+plus two more for the worker's reports, against a 0.5–2 ms call. An `EnterableActor` keeps its
 state behind a lock and publishes itself under its stable name while it runs, so a sender can
 `enter` a message — the same handler, the same state, on the sender's thread — instead of
 waking the actor. Everything else still arrives as messages (timers, statistics, supervision),
 and a message sent to the actor's ref is handled exactly as an entered one.
 
 Rules that keep this an actor and not a shared object:
-- the handler never blocks on I/O (disk, network) when entered: it hands such work to its own
-  thread with a message (`on_own_thread` tells where it runs);
+- an entered handler never blocks on I/O the sender does not own: the gatekeeper and the
+  dispatcher hand disk work to their own thread with a message (`on_own_thread` tells where a
+  handler runs); a worker, whose handler is an exchange call, is entered only by the thread
+  that blocks on that very call (`actors.worker.run_handoff`);
 - a failure in an entered handler crashes the actor on its own thread (the supervisor restarts
   it from clean state) and the instance refuses further entry; `enter` answers False then, and
   the sender falls back to the stable name, which waits for the successor;
-- lock order is gatekeeper → dispatcher: an entered handler may enter actors after it in that
-  order, never before (the dispatcher reports to the gatekeeper by message).
+- lock order is worker → gatekeeper → dispatcher: an entered handler may enter actors after it
+  in that order, never before (the dispatcher reports to the gatekeeper by message).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class EnterableActor(SupervisedActor):
         """Handle `message` now, on the calling thread; False (nothing done) when this instance
         is stopping or broken — send the message to the stable name instead."""
         with self._lock:
-            if self._broken or not self.actor_ref.is_alive():
+            if self._broken or self.actor_stopped.is_set():
                 return False
             try:
                 self.handle(message)

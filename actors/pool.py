@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -44,11 +45,11 @@ from actors.protocol import (
     WorkerDown,
     WorkerReady,
     WorkFinished,
+    WorkUndelivered,
     crashed_reply,
 )
 from actors.rate_limiter import SharedBucket
 from gateway.classify import Outcome
-from gateway.ratelimit import Wait
 from messages.exchange import (
     Category,
     DeadlineExceeded,
@@ -204,11 +205,27 @@ class PoolCore:
                 if wait is not None:
                     break
                 queue.popleft()
-                worker = self.idle.pop()  # LIFO: the warmest thread and connection
-                self.busy[worker] = job
-                self.in_flight[category] += 1
-                assigned.append((worker, job))
+                assigned.append((self.start(job), job))
         return assigned, expired, wait
+
+    def can_start(self, job: Job, now: float) -> bool:
+        """Whether `job` may go to an idle worker at once, as `assign` would hand it out were
+        it queued: a worker is idle, no job waits ahead of it (trading goes first), its
+        bulkhead has a free slot, its deadline has not passed. Rate limits are the caller's."""
+        if not self.idle or now >= job.deadline or self.queues[Category.TRADING]:
+            return False
+        if job.category is Category.MARKET_DATA:
+            return (not self.queues[Category.MARKET_DATA]
+                    and self.in_flight[Category.MARKET_DATA] < self.market_data_slots)
+        return True
+
+    def start(self, job: Job) -> str:
+        """Give `job` to the most recently idle worker (LIFO: the warmest thread and
+        connection) and return its name; a worker must be idle."""
+        worker = self.idle.pop()
+        self.busy[worker] = job
+        self.in_flight[job.category] += 1
+        return worker
 
     def take_expired(self, now: float) -> list[Job]:
         """Remove and return every queued job whose deadline has passed."""
@@ -219,6 +236,10 @@ class PoolCore:
                 expired.extend(j for j in queue if j.work.request.expired(now))
                 self.queues[category] = keep
         return expired
+
+    def has_queued(self) -> bool:
+        queues = self.queues
+        return bool(queues[Category.TRADING] or queues[Category.MARKET_DATA])
 
     def earliest_deadline(self) -> float | None:
         deadlines = [j.deadline for q in self.queues.values() for j in q]
@@ -293,23 +314,28 @@ class Dispatcher(EnterableActor):
             self._unsubscribe()
 
     def entered_failed(self, message: Any, error: Exception) -> None:
-        if isinstance(message, Work):
-            message.reply.answer(crashed_reply(message.request, "pool dispatcher", error))
-            tell_if_up(self._names.gatekeeper,
-                       CallOutcome(message.request.id, Outcome.IGNORED, 0.0))
+        work = message.work if isinstance(message, WorkUndelivered) else message
+        if isinstance(work, Work):
+            work.reply.answer(crashed_reply(work.request, "pool dispatcher", error))
+            tell_if_up(self._names.gatekeeper, CallOutcome(work.request.id, Outcome.IGNORED, 0.0))
 
     def handle(self, message: Any) -> Any:
-        if isinstance(message, _WakeAt):
-            self._schedule(message.at)
-            return None
         if isinstance(message, Work):
-            self._submit(message)
+            if self._submit(message):
+                return None  # handed out or timed at once: no dispatch round needed
         elif isinstance(message, WorkFinished):
             self._finished(message)
+        elif isinstance(message, _WakeAt):
+            self._schedule(message.at)
+            return None
         elif isinstance(message, WorkerReady):
             self._ready(message)
         elif isinstance(message, WorkerDown):
             self._down(message.worker)
+        elif isinstance(message, WorkUndelivered):
+            held = self._core.busy.get(message.worker)
+            if held is not None and held.work is message.work:
+                self._undelivered(message.worker, held)
         elif isinstance(message, _Dispatch):
             self._wake_at = None
             self._expire(self._core.take_expired(self._clock()))
@@ -322,19 +348,36 @@ class Dispatcher(EnterableActor):
 
     # ----- handlers -------------------------------------------------------------------------
 
-    def _submit(self, work: Work) -> None:
+    def _submit(self, work: Work) -> bool:
+        """Queue the call (full: `Overloaded`), or, when nothing waits ahead of it, hand it
+        straight to an idle worker — the common case — or time it by the rate limit's wait.
+        True when that settled everything a dispatch round would."""
         self._submitted += 1
         job = Job(work, work.request.category)
-        if not self._core.submit(job):
+        core = self._core
+        now = self._clock()
+        if core.can_start(job, now):
+            wait = self._admit(job)
+            if wait is None:
+                self._send(core.start(job), job)
+                return True
+            if core.submit(job):
+                self._watch(now, wait)
+                return True
+        if not core.submit(job):
             self._overloaded += 1
             bound = self._core.bounds[job.category]
             self._settle(job, Overloaded(
                 request_id=work.request.id,
                 reason=f"{job.category.value} queue full ({bound} waiting)"))
+        return False
 
     def _finished(self, done: WorkFinished) -> None:
         self._core.worker_done(done.worker, done.request_id)
-        self._latency.setdefault(done.method, LatencyHistogram()).add(done.latency)
+        histogram = self._latency.get(done.method)
+        if histogram is None:
+            histogram = self._latency[done.method] = LatencyHistogram()
+        histogram.add(done.latency)
         if done.error:
             self._errors[done.error] += 1
 
@@ -391,15 +434,20 @@ class Dispatcher(EnterableActor):
 
     def _admit(self, job: Job) -> float | None:
         assert self._bucket is not None
-        verdict = self._bucket.try_acquire(job.work.request.method)
-        return verdict.seconds if isinstance(verdict, Wait) else None
+        return self._bucket.take(job.work.request.method)
 
     def _dispatch(self) -> None:
+        if not self._core.has_queued():
+            return  # nothing to hand out, no deadline to watch
         now = self._clock()
         assigned, expired, wait = self._core.assign(now, self._admit)
         self._expire(expired)
         for worker, job in assigned:
             self._send(worker, job)
+        self._watch(now, wait)
+
+    def _watch(self, now: float, wait: float | None) -> None:
+        """Be woken at the earliest queued deadline, or when the rate limit's `wait` ends."""
         wake = self._core.earliest_deadline()
         if wait is not None:
             wake = now + wait if wake is None else min(wake, now + wait)
@@ -414,6 +462,12 @@ class Dispatcher(EnterableActor):
         self.send_after(max(0.0, at - self._clock()), _Dispatch())
 
     def _send(self, worker: str, job: Job) -> None:
+        slot = job.work.reply
+        if slot.runner == threading.get_ident() and slot.handoff is None:
+            # Entered by the thread that will block on this call: it runs the worker's handler
+            # itself once out of the locks (actors.worker.run_handoff), saving two hand-offs.
+            slot.handoff = (worker, self._urns.get(worker), job.work)
+            return
         ref = self._refs.get(worker)
         try:
             if ref is None:
@@ -421,12 +475,15 @@ class Dispatcher(EnterableActor):
             ref.tell(job.work)
             self._refs[worker] = ref
         except (pykka.ActorDeadError, ActorUnavailable, NameNotFound):
-            # The worker died between announcing itself and now; the job never reached it.
-            self._refs.pop(worker, None)
-            self._core.worker_down(worker)
-            if not self._core.submit(job, front=True):
-                self._settle(job, Overloaded(request_id=job.work.request.id,
-                                             reason="worker died before taking the job"))
+            self._undelivered(worker, job)
+
+    def _undelivered(self, worker: str, job: Job) -> None:
+        # The worker died between announcing itself and now; the job never reached it.
+        self._refs.pop(worker, None)
+        self._core.worker_down(worker)
+        if not self._core.submit(job, front=True):
+            self._settle(job, Overloaded(request_id=job.work.request.id,
+                                         reason="worker died before taking the job"))
 
     def pool_statistics(self) -> PoolStatistics:
         return PoolStatistics(

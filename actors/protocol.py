@@ -25,6 +25,7 @@ __all__ = [
     "ReplySlot",
     "Work",
     "WorkFinished",
+    "WorkUndelivered",
     "WorkerDown",
     "WorkerReady",
     "crashed_reply",
@@ -36,27 +37,50 @@ class ReplySlot:
 
     This is what makes "exactly one reply" hold when two parties may answer the same call (a
     worker that replied just before it crashed, and the pool that learns of the crash; a caller
-    that gave up at its deadline). `answer` never blocks.
+    that gave up at its deadline). `answer` never blocks. The pykka future is made only when
+    somebody asks for it: a caller that ran its call itself (`handoff`) reads `reply` directly.
     """
 
-    __slots__ = ("_answered", "_lock", "future")
+    __slots__ = ("_future", "_lock", "handoff", "reply", "runner")
 
-    def __init__(self) -> None:
-        self.future: pykka.ThreadingFuture[ExchangeReply] = pykka.ThreadingFuture()
+    def __init__(self, *, runner: int | None = None,
+                 future: pykka.ThreadingFuture[ExchangeReply] | None = None) -> None:
         self._lock = threading.Lock()
-        self._answered = False
+        #: Made on first use, unless the caller brings its own (one that notifies, say).
+        self._future = future
+        #: The answer, once there is one.
+        self.reply: ExchangeReply | None = None
+        #: The thread (ident) that will block on this slot, if it may run the call itself:
+        #: `actors.api.call` from a thread that is no actor's.
+        self.runner = runner
+        #: Set by the dispatcher, on the runner's thread, when it gave the call to an idle worker:
+        #: (worker name, the urn of that worker instance, work); the runner then runs that
+        #: worker's handler itself (`actors.worker.run_handoff`).
+        self.handoff: tuple[str, str | None, Work] | None = None
 
     @property
     def answered(self) -> bool:
-        return self._answered
+        return self.reply is not None
+
+    @property
+    def future(self) -> pykka.ThreadingFuture[ExchangeReply]:
+        """A pykka future that yields the answer (already set if the call is answered)."""
+        with self._lock:
+            if self._future is None:
+                self._future = pykka.ThreadingFuture()
+                if self.reply is not None:
+                    self._future.set(self.reply)
+            return self._future
 
     def answer(self, reply: ExchangeReply) -> bool:
         """Settle the call with `reply`; False (and nothing happens) if it was already settled."""
         with self._lock:
-            if self._answered:
+            if self.reply is not None:
                 return False
-            self._answered = True
-        self.future.set(reply)
+            self.reply = reply
+            future = self._future
+        if future is not None:
+            future.set(reply)
         return True
 
 
@@ -84,6 +108,15 @@ class Work:
     request: ExchangeRequest
     reply: ReplySlot = attrs.field(eq=False)
     attempt: int = 0
+
+
+@attrs.frozen(slots=True)
+class WorkUndelivered:
+    """Caller → pool: `worker` was gone before it could start the `work` handed over to the
+    caller's thread (`ReplySlot.handoff`); requeue it, nothing was sent."""
+
+    worker: str
+    work: Work = attrs.field(eq=False)
 
 
 @attrs.frozen(slots=True)

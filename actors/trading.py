@@ -148,8 +148,7 @@ def submit_notifying(request: ExchangeRequest, on_reply: Callable[[ExchangeReply
     answered ``Overloaded`` at once (nothing was sent). The returned slot lets the caller
     settle the call itself if no answer comes (``slot.answer(...)``: the first answer wins).
     """
-    slot = ReplySlot()
-    slot.future = _NotifyingFuture(on_reply)
+    slot = ReplySlot(future=_NotifyingFuture(on_reply))
     wait = min(resolve_timeout, max(0.0, request.remaining(time.monotonic())))
     try:
         names.tell(gatekeeper_name(request.venue), Call(request, slot), timeout=wait)

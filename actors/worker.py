@@ -1,14 +1,16 @@
 """A pool worker: owns one ccxt client (one HTTP session) and makes one exchange call at a time.
 
-The worker is the only actor that blocks on exchange I/O, and it owns that I/O. For each `Work`
-it: refuses to start once the request's deadline has passed (no work after the deadline), cuts
-the HTTP timeout to the time left, calls ccxt, classifies the result with `gateway.classify`,
-answers the caller's reply slot, and only then reports — the outcome and any back-off signal to
-the gatekeeper and the rate limiter, `WorkFinished` to the pool (which hands it the next job);
-the gatekeeper and the pool are entered on the worker's thread (`actors.entrance`).
-It rebuilds its client after `rebuild_after` consecutive network failures, and checks the venue
-while idle every `health_interval` seconds. An exception outside ccxt's and the network's
-families is a bug: the worker crashes, and the pool answers the orphaned call.
+The workers are the only actors that block on exchange I/O, and they own it. For each `Work`
+a worker: refuses to start once the request's deadline has passed (no work after the deadline),
+cuts the HTTP timeout to the time left, calls ccxt, classifies the result with
+`gateway.classify`, answers the caller's reply slot, and only then reports — the outcome and
+any back-off signal to the gatekeeper and the rate limiter, `WorkFinished` to the pool (which
+hands it the next job); the gatekeeper and the pool are entered (`actors.entrance`).
+The `Work` arrives as a message, or is run by the caller of a blocking `call()` on its own
+thread, entering this worker under its lock (`run_handoff`): the same handler, client and
+state. A worker rebuilds its client after `rebuild_after` consecutive network failures, and
+checks the venue while idle every `health_interval` seconds. An exception outside ccxt's and
+the network's families is a bug: the worker crashes, and the pool answers the orphaned call.
 """
 
 from __future__ import annotations
@@ -22,18 +24,21 @@ from typing import Any
 
 import attrs
 import ccxt
+import pykka
 from loguru import logger
 
-from actors.entrance import enter_or_tell
+from actors.entrance import EnterableActor, enter_or_tell, entrance
 from actors.names import GatewayNames, tell_if_up
 from actors.protocol import (
     ApplyBackoff,
     CallOutcome,
     GetStatistics,
     PoolStarted,
+    ReplySlot,
     Work,
     WorkerReady,
     WorkFinished,
+    WorkUndelivered,
 )
 from gateway.cache import MarketDataCache, kind_for_method
 from gateway.classify import (
@@ -54,10 +59,11 @@ from messages.exchange import (
     ExchangeRequest,
     ExchangeResult,
     OutcomeUnknown,
+    Overloaded,
 )
-from supervisors import ActorUnavailable, SupervisedActor, names
+from supervisors import ActorUnavailable, names
 
-__all__ = ["ClientSettings", "Worker", "WorkerStatistics"]
+__all__ = ["ClientSettings", "Worker", "WorkerStatistics", "run_handoff"]
 
 #: What a worker catches and classifies; anything else escaping a ccxt call is a bug.
 _EXPECTED = (ccxt.BaseError, OSError, TimeoutError)
@@ -135,7 +141,7 @@ def reply_for(request: ExchangeRequest, error: BaseException, verdict: Classific
         request.id, error, retry_after=None if signal is None else signal.seconds)
 
 
-class Worker(SupervisedActor):
+class Worker(EnterableActor):
     """Worker `index` of the pool of `names.venue`; see the module docstring for the contract."""
 
     def __init__(self, names_: GatewayNames, index: int, client: ClientSettings,
@@ -169,9 +175,11 @@ class Worker(SupervisedActor):
         if self._cache_settings is not None:
             self._cache = self._cache_settings.open(self._names.venue)
         self.send_after(self._health_interval, _HealthCheck())
+        self.publish(self._me)
         self._announce()
 
     def on_stop(self) -> None:
+        super().on_stop()
         self._close_client()
         if self._cache is not None:
             self._cache.close()
@@ -213,9 +221,12 @@ class Worker(SupervisedActor):
 
     # ----- messages -------------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: Any) -> Any:
         if isinstance(message, Work):
             self._work(message)
+            return None
+        if isinstance(message, _Store):
+            self._put(message.request, message.value)
             return None
         if isinstance(message, _HealthCheck):
             self._health_check()
@@ -232,7 +243,8 @@ class Worker(SupervisedActor):
     def invoke(self, request: ExchangeRequest) -> Any:
         """The ccxt call itself (a seam for crash-injection tests, which subclass Worker)."""
         method = getattr(self._client, request.method)
-        return method(*thaw(request.args), **thaw(request.kwargs))
+        args = [item if type(item) is str else thaw(item) for item in request.args]
+        return method(*args, **thaw(request.kwargs)) if request.kwargs else method(*args)
 
     def _work(self, work: Work) -> None:
         request = work.request
@@ -240,7 +252,7 @@ class Worker(SupervisedActor):
         self._last_active = started
         if request.expired(started):
             work.reply.answer(DeadlineExceeded(request_id=request.id, deadline=request.deadline))
-            self._report(request, CallOutcome(request.id, Outcome.IGNORED, 0.0), "Deadline")
+            self._finish(request, CallOutcome(request.id, Outcome.IGNORED, 0.0), "Deadline")
             return
         remaining_ms = request.remaining(started) * 1000
         self._cut_by_deadline = remaining_ms < self._settings.timeout_ms
@@ -262,8 +274,7 @@ class Worker(SupervisedActor):
             reply = ExchangeFailed.from_exception(request.id, error)
         work.reply.answer(reply)
         self._consecutive = 0
-        self._report(request, CallOutcome(request.id, Outcome.SUCCESS, latency), "")
-        self._store(request, value)
+        self._finish(request, CallOutcome(request.id, Outcome.SUCCESS, latency), "", value)
 
     def _failed(self, work: Work, error: BaseException, started: float) -> None:
         request = work.request
@@ -278,28 +289,49 @@ class Worker(SupervisedActor):
         self._note_health(verdict)
         if signal is not None:
             tell_if_up(self._names.rate_limiter, ApplyBackoff(signal))
-        self._report(request, CallOutcome(request.id, verdict.outcome, latency, signal),
+        self._finish(request, CallOutcome(request.id, verdict.outcome, latency, signal),
                      verdict.error)
 
-    def _report(self, request: ExchangeRequest, outcome: CallOutcome, error: str) -> None:
+    def _finish(self, request: ExchangeRequest, outcome: CallOutcome, error: str,
+                value: Any = None) -> None:
+        """After answering: the outcome to the breaker, the worker free again for the pool, the
+        market data (`value`) to the cache. On a caller's thread too (`run_handoff`): handing
+        this to the worker's own thread measured slower (a wake-up, and the GIL passed back)."""
         # Gatekeeper first: the lock order of entered actors (see actors.entrance).
         enter_or_tell(self._names.gatekeeper, outcome)
         enter_or_tell(self._names.dispatcher,
                       WorkFinished(self._me, request.id, request.method, outcome.latency, error))
+        if value is not None:
+            self._store(request, value)
 
     def _store(self, request: ExchangeRequest, value: Any) -> None:
         """Keep market data for stale reads; at most twice per TTL per key and worker, since
         a disk write per call would cost more than the call's whole gateway overhead."""
-        kind = kind_for_method(request.method)
-        if self._cache is None or kind is None or request.category is not Category.MARKET_DATA:
+        if self._cache is None or request.category is not Category.MARKET_DATA:
             return
-        arguments = (kind, request.args, request.kwargs)  # frozen, hence hashable
+        kind = kind_for_method(request.method)
+        if kind is None:
+            return
+        # Frozen, hence hashable; most market data has no kwargs, whose hash is not cached.
+        arguments = (kind, request.args, request.kwargs) if request.kwargs else (kind, request.args)
         now = self._clock()
         if now - self._stored_at.get(arguments, -math.inf) < self._cache.ttls[kind] / 2:
             return
         if len(self._stored_at) > 10_000:
             self._stored_at.clear()
         self._stored_at[arguments] = now
+        if self.on_own_thread():
+            self._put(request, value)
+        else:  # disk I/O stays on the worker's own thread, off the caller's
+            try:
+                self.actor_ref.tell(_Store(request, value))
+            except pykka.ActorDeadError:
+                pass  # stopping: the cache misses one refresh
+
+    def _put(self, request: ExchangeRequest, value: Any) -> None:
+        kind = kind_for_method(request.method)
+        if self._cache is None or kind is None:
+            return
         try:
             self._cache.put(kind, cache_key(request), value, time.time())
         except Exception:  # noqa: BLE001 - a cache that cannot store never fails a call
@@ -345,3 +377,34 @@ class Worker(SupervisedActor):
 @attrs.frozen(slots=True)
 class _HealthCheck:
     """Timer: check the venue if the worker has been idle a whole interval."""
+
+
+@attrs.frozen(slots=True)
+class _Store:
+    """To itself from a caller's thread: write this market data to the disk cache."""
+
+    request: ExchangeRequest
+    value: Any = attrs.field(eq=False)
+
+
+def run_handoff(slot: ReplySlot) -> None:
+    """Run the work the dispatcher handed to this thread (`ReplySlot.handoff`) on its worker.
+
+    Called by the thread that blocks on `slot` anyway, outside every other actor's lock: it
+    enters the worker — the worker's handler, client and state, under the worker's lock — so
+    the call crosses no thread. Only the very instance the work was given to is entered: if it
+    is stopping, broken or already replaced, the dispatcher is told (`WorkUndelivered`) and
+    requeues the work, unless it has already settled it as orphaned; nothing was sent.
+    """
+    while slot.handoff is not None:
+        worker, urn, work = slot.handoff
+        slot.handoff = None
+        running = entrance(worker)
+        if running is not None and running.actor_urn == urn and running.enter(work):
+            return
+        dispatcher = GatewayNames(work.request.venue).dispatcher
+        if not enter_or_tell(dispatcher, WorkUndelivered(worker, work)):
+            work.reply.answer(Overloaded(request_id=work.request.id,
+                                         reason="the pool is restarting; nothing was sent"))
+            return
+        # Entered, the dispatcher may have handed the work to another idle worker: loop.

@@ -2,7 +2,7 @@
 backoff, stable names resolved at send time, orderly shutdown and supervision events."""
 
 from messages.supervision import ActorStatistics, ChildStatus, SupervisorStatus
-from supervisors.actor import SupervisedActor
+from supervisors.actor import SupervisedActor, on_actor_thread
 from supervisors.errors import (
     ActorCrashed,
     ActorUnavailable,
@@ -55,6 +55,7 @@ __all__ = [
     "UnrecoverableError",
     "ask",
     "check_child_specs",
+    "on_actor_thread",
     "resolve",
     "start_tree",
     "subscribe",

@@ -134,6 +134,20 @@ def _describe(message: Any) -> str:
     return type(message).__name__
 
 
+#: Set on each actor's own thread: which actor runs there (see `on_actor_thread`).
+_thread_actor = threading.local()
+
+
+def on_actor_thread() -> bool:
+    """Whether the calling thread is an actor's own thread (actors must never block on I/O
+    they do not own): a supervised actor's, or any pykka actor's (whose loop is the target)."""
+    actor = getattr(_thread_actor, "actor", None)
+    if actor is None:
+        loop = getattr(threading.current_thread(), "_target", None)
+        actor = _thread_actor.actor = isinstance(getattr(loop, "__self__", None), pykka.Actor)
+    return actor is not False
+
+
 class SupervisedActor(pykka.ThreadingActor):
     """Base class of every supervised actor; write on_start/on_receive/on_stop as with pykka.
 
@@ -194,6 +208,7 @@ class SupervisedActor(pykka.ThreadingActor):
             self._stop_failure = exc
 
     def _actor_loop(self) -> None:
+        _thread_actor.actor = self
         link = self._supervision_link
         failure: BaseException | None = None
         try:

@@ -96,16 +96,16 @@ def test_a_failure_entered_in_the_pool_is_answered_and_released(
     try:
         assert isinstance(call(ticker()), ExchangeResult)
         before = names.registered()[NAMES.dispatcher]
-        original = PoolCore.submit
+        original = PoolCore.can_start
         poisoned = threading.Event()
 
-        def submit_with_a_bug(self: PoolCore, job: object, **kwargs: object) -> bool:
+        def can_start_with_a_bug(self: PoolCore, job: object, now: float) -> bool:
             if not poisoned.is_set():
                 poisoned.set()
                 raise RuntimeError("injected bug")
-            return original(self, job, **kwargs)  # type: ignore[arg-type]
+            return original(self, job, now)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(PoolCore, "submit", submit_with_a_bug)
+        monkeypatch.setattr(PoolCore, "can_start", can_start_with_a_bug)
         reply = call(order("pool-bug"))
         assert isinstance(reply, OutcomeUnknown), reply
         assert "pool dispatcher failed" in reply.reason

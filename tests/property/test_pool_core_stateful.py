@@ -4,6 +4,8 @@ the bulkhead and the deadlines."""
 
 from __future__ import annotations
 
+import collections
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -55,6 +57,36 @@ class PoolCoreMachine(RuleBasedStateMachine):
         else:
             assert before == BOUND
             self.refused.add(request.id)
+
+    @rule(category=st.sampled_from(list(Category)), idempotent=st.booleans(),
+          timeout=st.sampled_from([0.2, 5.0]))
+    def start_at_once(self, category: Category, idempotent: bool, timeout: float) -> None:
+        """The dispatcher's fast path: a job that `can_start` goes straight to a worker, as a
+        dispatch round would have handed it out had it been queued."""
+        request = ExchangeRequest.new("sim", "fetch_ticker", category=category,
+                                      idempotent=idempotent, timeout=timeout,
+                                      clock=lambda: self.now)
+        job = Job(Work(request, ReplySlot()), category)
+        if not self.core.can_start(job, self.now):
+            return  # the dispatcher queues it instead (the submit rule)
+        twin = self._twin()
+        assert twin.submit(job)
+        assigned, _, _ = twin.assign(self.now, lambda _job: None)
+        assert job in [j for _, j in assigned]
+        idle_before = set(self.core.idle)
+        worker = self.core.start(job)
+        assert worker in idle_before and self.core.busy[worker] is job
+        self.submitted.add(request.id)
+        self.handed_out.append((worker, job))
+
+    def _twin(self) -> PoolCore:
+        twin = PoolCore(WORKERS, market_data_queue=BOUND, trading_queue=BOUND,
+                        reserved_for_trading=RESERVED, crash_retries=RETRIES)
+        twin.queues = {c: collections.deque(q) for c, q in self.core.queues.items()}
+        twin.idle = collections.deque(self.core.idle)
+        twin.busy = dict(self.core.busy)
+        twin.in_flight = dict(self.core.in_flight)
+        return twin
 
     @rule(category=st.sampled_from(list(Category)))
     def burst(self, category: Category) -> None:

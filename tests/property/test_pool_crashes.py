@@ -97,7 +97,8 @@ def venue() -> Iterator[RunningVenue]:
 operations = st.lists(
     st.tuples(st.sampled_from(["ticker", "balance", "order"]),
               st.sampled_from([None, None, "before", "after"]),
-              st.floats(min_value=0.2, max_value=1.5)),
+              st.floats(min_value=0.2, max_value=1.5),
+              st.sampled_from(["submit", "call"])),  # call(): runs on its own thread
     min_size=4, max_size=20)
 
 fault_profiles = st.lists(st.sampled_from([
@@ -108,6 +109,30 @@ fault_profiles = st.lists(st.sampled_from([
     {"endpoint": "create_order", "fault": "error_500", "probability": 0.2},
     {"endpoint": "create_order", "fault": "latency", "latency_ms": 50, "jitter_ms": 300},
 ]), max_size=3, unique_by=lambda rule: (rule["endpoint"], rule["fault"]))
+
+
+class Pending:
+    """A request in flight: submitted (a slot), or blocking in `call()` on a thread of its own,
+    which then makes the ccxt call itself when a worker is idle (`actors.worker.run_handoff`)."""
+
+    def __init__(self, request: ExchangeRequest, how: str) -> None:
+        self.slot: ReplySlot | None = None
+        self.replies: list[Any] = []
+        self.thread: threading.Thread | None = None
+        if how == "submit":
+            self.slot = submit(request)
+        else:
+            self.thread = threading.Thread(target=lambda: self.replies.append(call(request)),
+                                           daemon=True)
+            self.thread.start()
+
+    def reply(self, timeout: float) -> Any:
+        if self.slot is not None:
+            return self.slot.future.get(timeout=timeout)  # pykka.Timeout fails the test
+        assert self.thread is not None
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "call() did not return within its deadline + BOUND"
+        return self.replies[0]
 
 
 def build(kind: str, timeout: float) -> tuple[ExchangeRequest, str | None]:
@@ -123,7 +148,7 @@ def build(kind: str, timeout: float) -> tuple[ExchangeRequest, str | None]:
 @given(ops=operations, faults=fault_profiles, seed=st.integers(0, 1000))
 def test_every_request_gets_one_reply_and_no_order_is_sent_twice(
         venue: RunningVenue, tmp_path_factory: pytest.TempPathFactory,
-        ops: list[tuple[str, str | None, float]], faults: list[dict[str, Any]],
+        ops: list[tuple[str, str | None, float, str]], faults: list[dict[str, Any]],
         seed: int) -> None:
     admin(venue.url, "/_sim/reset", "POST")
     install_faults(venue.url, faults, seed=seed)
@@ -133,17 +158,17 @@ def test_every_request_gets_one_reply_and_no_order_is_sent_twice(
         "crash_retries": 1}, intensity=1000)
     tree = start_gateway(config, CrashingWorker)
     try:
-        sent: list[tuple[ExchangeRequest, str | None, ReplySlot]] = []
-        for kind, crash, timeout in ops:
+        sent: list[tuple[ExchangeRequest, str | None, Pending]] = []
+        for kind, crash, timeout, how in ops:
             request, client_id = build(kind, timeout)
             if crash is not None:
                 with PLAN.lock:
                     PLAN.crash[request.id] = crash
-            sent.append((request, client_id, submit(request)))
+            sent.append((request, client_id, Pending(request, how)))
         replies = []
-        for request, client_id, slot in sent:
+        for request, client_id, pending in sent:
             wait = request.deadline + BOUND - time.monotonic()
-            reply = slot.future.get(timeout=max(0.0, wait))  # pykka.Timeout fails the test
+            reply = pending.reply(max(0.0, wait))
             assert reply.request_id == request.id
             replies.append((request, client_id, reply))
         pool = statistics(NAMES.dispatcher)
