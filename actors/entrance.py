@@ -99,7 +99,7 @@ class EnterableActor(SupervisedActor):
         """Handle `message` now, on the calling thread; False (nothing done) when this instance
         is stopping or broken — send the message to the stable name instead."""
         with self._lock:
-            if self._broken or self.actor_stopped.is_set():
+            if self._broken:  # set by withdraw(), which on_stop and on_failure call
                 return False
             try:
                 self.handle(message)

@@ -102,17 +102,18 @@ class Gatekeeper(EnterableActor):
         self._cache_settings = cache
         self._cache: MarketDataCache | None = None
         self._clock = clock
-        self._pending: dict[str, tuple[float, list[tuple[BreakerKey, Permit]]]] = {}
+        self._pending: dict[
+            str, tuple[float, list[tuple[BreakerKey, Breaker | None, Permit]]]] = {}
         self._admitted = self._open = self._stale = self._refused = 0
         self._category_keys = {c: BreakerKey(names_.venue, c.value) for c in Category}
-        self._category_breakers: dict[BreakerKey, Breaker] = {}
+        self._category_only: dict[Category, tuple[tuple[BreakerKey, Breaker | None], ...]] = {}
 
     def on_start(self) -> None:
         if self._cache_settings is not None:
             self._cache = self._cache_settings.open(self._names.venue)
         self._registry.add_listener(self._on_transition)
-        for key in self._category_keys.values():  # these exist from the start (for /status)
-            self._category_breakers[key] = self._registry.get(key, self._clock())
+        for category, key in self._category_keys.items():  # they exist from the start
+            self._category_only[category] = ((key, self._registry.get(key, self._clock())),)
         self.send_after(SWEEP_INTERVAL, _Sweep())
         self.publish(self._names.gatekeeper)
 
@@ -142,12 +143,15 @@ class Gatekeeper(EnterableActor):
 
     # ----- calls ----------------------------------------------------------------------------
 
-    def _keys(self, request: ExchangeRequest) -> tuple[BreakerKey, ...]:
-        category = self._category_keys[request.category]
+    def _keys(self, request: ExchangeRequest
+              ) -> tuple[tuple[BreakerKey, Breaker | None], ...]:
+        """The breakers a call passes: its category's (held here, never evicted), and its
+        method's when configured (None: looked up in the registry, which may evict it)."""
+        category = self._category_only[request.category]
         if self._per_method:
-            return (category, BreakerKey(self._names.venue, request.category.value,
-                                         request.method))
-        return (category,)
+            return (*category, (BreakerKey(self._names.venue, request.category.value,
+                                           request.method), None))
+        return category
 
     def _call(self, call: Call) -> None:
         request = call.request
@@ -157,15 +161,15 @@ class Gatekeeper(EnterableActor):
             self._refused += 1
             call.reply.answer(refusal)
             return
-        permits: list[tuple[BreakerKey, Permit]] = []
-        for key in self._keys(request):
-            verdict = self._breaker(key, now).acquire(now)
+        permits: list[tuple[BreakerKey, Breaker | None, Permit]] = []
+        for key, breaker in self._keys(request):
+            verdict = (breaker or self._registry.get(key, now)).acquire(now)
             if isinstance(verdict, Rejected):
-                for taken_key, permit in permits:
-                    self._record(taken_key, permit, Outcome.IGNORED, 0.0, now)
+                for taken in permits:
+                    self._record(taken, Outcome.IGNORED, 0.0, now)
                 self._answer_open(call, verdict, now)
                 return
-            permits.append((key, verdict))
+            permits.append((key, breaker, verdict))
         self._pending[request.id] = (request.deadline, permits)
         self._admitted += 1
         work = Work(request, call.reply)
@@ -246,18 +250,12 @@ class Gatekeeper(EnterableActor):
         entry = self._pending.pop(request_id, None)
         if entry is None:
             return  # already released (a retried call reports once; a late sweep won)
-        for key, permit in entry[1]:
-            self._record(key, permit, outcome, latency, now)
+        for taken in entry[1]:
+            self._record(taken, outcome, latency, now)
 
-    def _breaker(self, key: BreakerKey, now: float) -> Breaker:
-        # The category breakers are never evicted: held here, they skip the registry's
-        # bookkeeping of idle per-method breakers on every call.
-        breaker = self._category_breakers.get(key)
-        return breaker if breaker is not None else self._registry.get(key, now)
-
-    def _record(self, key: BreakerKey, permit: Permit, outcome: Outcome, latency: float,
-                now: float) -> None:
-        breaker = self._category_breakers.get(key)
+    def _record(self, taken: tuple[BreakerKey, Breaker | None, Permit], outcome: Outcome,
+                latency: float, now: float) -> None:
+        key, breaker, permit = taken
         if breaker is not None:
             breaker.record(permit, outcome, latency, now)
         else:  # per-method: nothing is recorded if it was evicted meanwhile

@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 
+#: Guards every ReplySlot's settling; held for a few instructions, so one lock for all costs
+#: less than making one per call.
+_SLOTS = threading.Lock()
+
+
 class ReplySlot:
     """The caller's future, settled at most once: the first `answer` wins, later ones are refused.
 
@@ -41,11 +46,10 @@ class ReplySlot:
     somebody asks for it: a caller that ran its call itself (`handoff`) reads `reply` directly.
     """
 
-    __slots__ = ("_future", "_lock", "handoff", "reply", "runner")
+    __slots__ = ("_future", "handoff", "reply", "runner")
 
     def __init__(self, *, runner: int | None = None,
                  future: pykka.ThreadingFuture[ExchangeReply] | None = None) -> None:
-        self._lock = threading.Lock()
         #: Made on first use, unless the caller brings its own (one that notifies, say).
         self._future = future
         #: The answer, once there is one.
@@ -65,7 +69,7 @@ class ReplySlot:
     @property
     def future(self) -> pykka.ThreadingFuture[ExchangeReply]:
         """A pykka future that yields the answer (already set if the call is answered)."""
-        with self._lock:
+        with _SLOTS:
             if self._future is None:
                 self._future = pykka.ThreadingFuture()
                 if self.reply is not None:
@@ -74,7 +78,7 @@ class ReplySlot:
 
     def answer(self, reply: ExchangeReply) -> bool:
         """Settle the call with `reply`; False (and nothing happens) if it was already settled."""
-        with self._lock:
+        with _SLOTS:
             if self.reply is not None:
                 return False
             self.reply = reply

@@ -250,11 +250,11 @@ class Worker(EnterableActor):
         request = work.request
         started = self._clock()
         self._last_active = started
-        if request.expired(started):
+        if started >= request.deadline:
             work.reply.answer(DeadlineExceeded(request_id=request.id, deadline=request.deadline))
             self._finish(request, CallOutcome(request.id, Outcome.IGNORED, 0.0), "Deadline")
             return
-        remaining_ms = request.remaining(started) * 1000
+        remaining_ms = (request.deadline - started) * 1000
         self._cut_by_deadline = remaining_ms < self._settings.timeout_ms
         self._client.timeout = max(1, int(min(self._settings.timeout_ms, remaining_ms)))
         self._last_status = None

@@ -8,7 +8,7 @@ journal), so payloads that come from outside (ccxt results, HTTP bodies) are tur
 from __future__ import annotations
 
 import math
-import os
+import random
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -258,10 +258,15 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def new_id() -> str:
-    """A fresh random id: a uuid4 as 32 lowercase hex characters (what ``uuid.uuid4().hex``
-    gives, without building a UUID object: every exchange call makes one)."""
-    value = int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET
-    return f"{value:032x}"
+    """A fresh random id: a uuid4 as 32 lowercase hex characters, like ``uuid.uuid4().hex``.
+
+    Drawn from `random` (seeded from the OS and reseeded in a forked child) rather than a
+    system call per id, since every exchange call makes one: ids must be unique, not secret.
+    """
+    return "%032x" % (_random_bits(128) & _UUID4_CLEAR | _UUID4_SET)
+
+
+_random_bits = random.getrandbits
 
 
 def trusted(cls: type[T]) -> Callable[..., T]:
