@@ -5,8 +5,9 @@
 1. Overhead: fetch_ticker through gatekeeper → pool → worker vs the same ccxt call made
    directly (same process, same venue), interleaved in rounds so drift hits both alike.
    Goal: added median <= 0.3 ms and <= 15 % of the direct call. Measured through `call()`
-   (which enters the gatekeeper on the caller's thread) and, for comparison, by sending a
-   `Call` message to the gatekeeper's actor ref (one more thread hand-off).
+   (which runs the gatekeeper's, the pool's and an idle worker's handlers on the caller's
+   thread) and, for comparison, by sending a `Call` message to the gatekeeper's actor ref
+   (thread hand-offs to the gatekeeper, to the worker and back).
 2. Scaling: with 20 ms venue latency, throughput of 1, 2, 4, 8, 16 workers.
    Goal: 8 workers >= 6x one worker.
 3. Fail-fast: an open trading breaker answering create_order. Goal: median <= 0.2 ms, and
