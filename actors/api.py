@@ -26,7 +26,7 @@ import pykka
 from actors.entrance import entrance
 from actors.names import GatewayNames
 from actors.protocol import Call, ReplySlot
-from actors.worker import run_handoff
+from actors.worker import abandon_handoff, run_handoff
 from messages.exchange import (
     DeadlineExceeded,
     ExchangeReply,
@@ -75,8 +75,12 @@ def _send(request: ExchangeRequest, slot: ReplySlot) -> None:
 def call(request: ExchangeRequest, *, grace: float = DEFAULT_GRACE) -> ExchangeReply:
     """Run `request` through the gateway and return its one reply (see the module docstring)."""
     slot = ReplySlot(runner=None if on_actor_thread() else threading.get_ident())
-    _send(request, slot)
-    run_handoff(slot)
+    try:
+        _send(request, slot)
+        run_handoff(slot)
+    except BaseException:  # interrupted (Ctrl-C): work handed over but not started goes back
+        abandon_handoff(slot)
+        raise
     if slot.reply is not None:
         return slot.reply
     timeout = max(0.0, request.remaining(time.monotonic())) + grace

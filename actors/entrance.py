@@ -26,6 +26,7 @@ import threading
 from typing import Any
 
 import attrs
+import pykka
 from loguru import logger
 
 from actors.names import tell_if_up
@@ -99,16 +100,32 @@ class EnterableActor(SupervisedActor):
         """Handle `message` now, on the calling thread; False (nothing done) when this instance
         is stopping or broken — send the message to the stable name instead."""
         with self._lock:
-            if self._broken:  # set by withdraw(), which on_stop and on_failure call
-                return False
+            return self._handle_entered(message)
+
+    def try_enter(self, message: Any) -> bool | None:
+        """`enter` if the actor is free right now; None (nothing done) if its own thread or
+        another sender holds it — for a sender that must not wait behind the actor's own I/O."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._handle_entered(message)
+        finally:
+            self._lock.release()
+
+    def _handle_entered(self, message: Any) -> bool:
+        if self._broken or self.actor_stopped.is_set():
+            return False
+        try:
+            self.handle(message)
+        except Exception as error:  # noqa: BLE001 - a bug: answer, then crash the actor
+            self._broken = True
+            logger.bind(actor=self._published).opt(exception=True).error(
+                "{} failed on a sender's thread: crashing it", type(message).__name__)
+            self.entered_failed(message, error)
             try:
-                self.handle(message)
-            except Exception as error:  # noqa: BLE001 - a bug: answer, then crash the actor
-                self._broken = True
-                logger.bind(actor=self._published).opt(exception=True).error(
-                    "{} failed on a sender's thread: crashing it", type(message).__name__)
-                self.entered_failed(message, error)
                 self.actor_ref.tell(_Crash(error))
+            except pykka.ActorDeadError:
+                pass  # stopped meanwhile: nothing left to crash
         return True
 
     def withdraw(self) -> None:

@@ -333,9 +333,7 @@ class Dispatcher(EnterableActor):
         elif isinstance(message, WorkerDown):
             self._down(message.worker)
         elif isinstance(message, WorkUndelivered):
-            held = self._core.busy.get(message.worker)
-            if held is not None and held.work is message.work:
-                self._undelivered(message.worker, held)
+            self._given_back(message)
         elif isinstance(message, _Dispatch):
             self._wake_at = None
             self._expire(self._core.take_expired(self._clock()))
@@ -476,6 +474,24 @@ class Dispatcher(EnterableActor):
             self._refs[worker] = ref
         except (pykka.ActorDeadError, ActorUnavailable, NameNotFound):
             self._undelivered(worker, job)
+
+    def _given_back(self, message: WorkUndelivered) -> None:
+        """Work a caller could not start on the worker it was handed to: requeue it, unless it
+        was settled meanwhile or is already queued or held again (retried after a crash)."""
+        held = self._core.busy.get(message.worker)
+        if held is not None and held.work is message.work:
+            self._undelivered(message.worker, held)
+            return
+        request = message.work.request
+        known = [job for job in (*self._core.queued(), *self._core.busy.values())
+                 if job.work.request.id == request.id]
+        if message.work.reply.answered or known:
+            return
+        # Handed out by a dispatcher that has died since: this one never knew it.
+        job = Job(message.work, request.category)
+        if not self._core.submit(job, front=True):
+            self._settle(job, Overloaded(request_id=request.id,
+                                         reason="worker died before taking the job"))
 
     def _undelivered(self, worker: str, job: Job) -> None:
         # The worker died between announcing itself and now; the job never reached it.

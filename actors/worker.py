@@ -39,6 +39,7 @@ from actors.protocol import (
     WorkerReady,
     WorkFinished,
     WorkUndelivered,
+    crashed_reply,
 )
 from gateway.cache import MarketDataCache, kind_for_method
 from gateway.classify import (
@@ -63,7 +64,7 @@ from messages.exchange import (
 )
 from supervisors import ActorUnavailable, names
 
-__all__ = ["ClientSettings", "Worker", "WorkerStatistics", "run_handoff"]
+__all__ = ["ClientSettings", "Worker", "WorkerStatistics", "abandon_handoff", "run_handoff"]
 
 #: What a worker catches and classifies; anything else escaping a ccxt call is a bug.
 _EXPECTED = (ccxt.BaseError, OSError, TimeoutError)
@@ -165,6 +166,7 @@ class Worker(EnterableActor):
         self._rebuilds = 0
         self._health_checks = 0
         self._busy = False
+        self._rebuild_asked = False
         self._cut_by_deadline = False
         self._stored_at: dict[tuple[Any, ...], float] = {}
 
@@ -228,6 +230,10 @@ class Worker(EnterableActor):
         if isinstance(message, _Store):
             self._put(message.request, message.value)
             return None
+        if isinstance(message, _Rebuild):
+            if self._rebuild_asked:
+                self._rebuild()
+            return None
         if isinstance(message, _HealthCheck):
             self._health_check()
             return None
@@ -248,8 +254,12 @@ class Worker(EnterableActor):
 
     def _work(self, work: Work) -> None:
         request = work.request
+        work.reply.handoff = None  # started: a caller interrupted from now on is handled here
         started = self._clock()
         self._last_active = started
+        if work.reply.answered:  # settled meanwhile (the pool took it for orphaned): never send
+            self._finish(request, CallOutcome(request.id, Outcome.IGNORED, 0.0), "Settled")
+            return
         if started >= request.deadline:
             work.reply.answer(DeadlineExceeded(request_id=request.id, deadline=request.deadline))
             self._finish(request, CallOutcome(request.id, Outcome.IGNORED, 0.0), "Deadline")
@@ -266,6 +276,10 @@ class Worker(EnterableActor):
             self._busy = False
             self._failed(work, error, started)
             return
+        except BaseException as error:
+            if not isinstance(error, Exception) and not self.on_own_thread():
+                self._interrupted(work, error, started)
+            raise  # a bug crashes the worker; an interrupt goes on to the caller
         self._busy = False
         latency = self._clock() - started
         try:
@@ -275,6 +289,15 @@ class Worker(EnterableActor):
         work.reply.answer(reply)
         self._consecutive = 0
         self._finish(request, CallOutcome(request.id, Outcome.SUCCESS, latency), "", value)
+
+    def _interrupted(self, work: Work, error: BaseException, started: float) -> None:
+        """The caller running this call was interrupted (KeyboardInterrupt, SystemExit) during
+        it: the call may have reached the venue; settle it, free the worker and the permit."""
+        self._busy = False
+        request = work.request
+        work.reply.answer(crashed_reply(request, "the calling thread", error))
+        self._finish(request, CallOutcome(request.id, Outcome.IGNORED, self._clock() - started),
+                     "Interrupted")
 
     def _failed(self, work: Work, error: BaseException, started: float) -> None:
         request = work.request
@@ -346,12 +369,23 @@ class Worker(EnterableActor):
         self._network_failures += 1
         self._consecutive += 1
         if self._consecutive >= self._rebuild_after:
-            logger.bind(context="worker_reconnect", actor=self._me).warning(
-                "{} consecutive network failures: rebuilding the ccxt client", self._consecutive)
-            self._close_client()
-            self._client = self._build_client()
-            self._rebuilds += 1
-            self._consecutive = 0
+            if self.on_own_thread():
+                self._rebuild()
+            elif not self._rebuild_asked:  # not on a caller's thread: it may ask the venue
+                self._rebuild_asked = True
+                try:
+                    self.actor_ref.tell(_Rebuild())
+                except pykka.ActorDeadError:
+                    pass  # stopping: its successor builds a fresh client
+
+    def _rebuild(self) -> None:
+        logger.bind(context="worker_reconnect", actor=self._me).warning(
+            "{} consecutive network failures: rebuilding the ccxt client", self._consecutive)
+        self._rebuild_asked = False
+        self._close_client()
+        self._client = self._build_client()
+        self._rebuilds += 1
+        self._consecutive = 0
 
     def _health_check(self) -> None:
         self.send_after(self._health_interval, _HealthCheck())
@@ -380,6 +414,11 @@ class _HealthCheck:
 
 
 @attrs.frozen(slots=True)
+class _Rebuild:
+    """To itself from a caller's thread: rebuild the ccxt client (consecutive failures)."""
+
+
+@attrs.frozen(slots=True)
 class _Store:
     """To itself from a caller's thread: write this market data to the disk cache."""
 
@@ -392,19 +431,49 @@ def run_handoff(slot: ReplySlot) -> None:
 
     Called by the thread that blocks on `slot` anyway, outside every other actor's lock: it
     enters the worker — the worker's handler, client and state, under the worker's lock — so
-    the call crosses no thread. Only the very instance the work was given to is entered: if it
-    is stopping, broken or already replaced, the dispatcher is told (`WorkUndelivered`) and
+    the call crosses no thread. Only the very instance the work was given to is entered; one
+    whose own thread is busy right now (a health check, a cache write) gets the work as a
+    message instead, so the caller never waits on it past its deadline. If that instance is
+    stopping, broken or already replaced, the dispatcher is told (`WorkUndelivered`) and
     requeues the work, unless it has already settled it as orphaned; nothing was sent.
     """
     while slot.handoff is not None:
         worker, urn, work = slot.handoff
-        slot.handoff = None
         running = entrance(worker)
-        if running is not None and running.actor_urn == urn and running.enter(work):
-            return
-        dispatcher = GatewayNames(work.request.venue).dispatcher
-        if not enter_or_tell(dispatcher, WorkUndelivered(worker, work)):
+        if running is not None and running.actor_urn == urn:
+            entered = running.try_enter(work)  # the worker clears slot.handoff once started
+            if entered:
+                slot.handoff = None
+                return
+            if entered is None:
+                try:
+                    running.actor_ref.tell(work)
+                    slot.handoff = None
+                    return
+                except pykka.ActorDeadError:
+                    pass
+        slot.handoff = None
+        names_ = GatewayNames(work.request.venue)
+        if not enter_or_tell(names_.dispatcher, WorkUndelivered(worker, work)):
             work.reply.answer(Overloaded(request_id=work.request.id,
                                          reason="the pool is restarting; nothing was sent"))
+            enter_or_tell(names_.gatekeeper, CallOutcome(work.request.id, Outcome.IGNORED, 0.0))
             return
         # Entered, the dispatcher may have handed the work to another idle worker: loop.
+
+
+def abandon_handoff(slot: ReplySlot) -> None:
+    """The caller was interrupted after the pool handed it work and before it started it:
+    nothing was sent; settle the call, free the worker and release the breaker's permit."""
+    handoff = slot.handoff
+    if handoff is None:
+        return
+    slot.handoff = None
+    worker, _, work = handoff
+    request = work.request
+    work.reply.answer(Overloaded(request_id=request.id,
+                                 reason="the caller was interrupted; nothing was sent"))
+    names_ = GatewayNames(request.venue)
+    enter_or_tell(names_.gatekeeper, CallOutcome(request.id, Outcome.IGNORED, 0.0))
+    enter_or_tell(names_.dispatcher,
+                  WorkFinished(worker, request.id, request.method, 0.0, "Interrupted"))

@@ -8,6 +8,7 @@ journal), so payloads that come from outside (ccxt results, HTTP bodies) are tur
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -260,13 +261,15 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 def new_id() -> str:
     """A fresh random id: a uuid4 as 32 lowercase hex characters, like ``uuid.uuid4().hex``.
 
-    Drawn from `random` (seeded from the OS and reseeded in a forked child) rather than a
-    system call per id, since every exchange call makes one: ids must be unique, not secret.
+    Drawn from a private `random.Random` (seeded from the OS, again in a forked child) rather
+    than a system call per id, since every exchange call makes one: unique, not secret.
     """
-    return "%032x" % (_random_bits(128) & _UUID4_CLEAR | _UUID4_SET)
+    return "%032x" % (_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
 
 
-_random_bits = random.getrandbits
+#: The ids' own generator: seeding the shared `random` (tests, hypothesis) must not repeat ids.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 def trusted(cls: type[T]) -> Callable[..., T]:

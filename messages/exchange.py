@@ -68,7 +68,7 @@ _NO_KWARGS = FrozenMap()
 
 
 def _freeze_kwargs(value: Any) -> FrozenMap:
-    if value is None or (type(value) is dict and not value):
+    if not value:  # None, or an empty mapping or sequence, as before
         return _NO_KWARGS
     frozen = freeze(value, "kwargs")
     if not isinstance(frozen, FrozenMap):
