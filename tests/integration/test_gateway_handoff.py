@@ -54,6 +54,14 @@ def venue() -> Iterator[RunningVenue]:
         yield handle
 
 
+def _handed_over(request: ExchangeRequest) -> ReplySlot:
+    """What `call()` does up to running the work: the pool hands it to this thread."""
+    slot = ReplySlot(runner=threading.get_ident())
+    _send(request, slot)
+    assert slot.handoff is not None
+    return slot
+
+
 def _settled() -> bool:
     pool = statistics(NAMES.dispatcher)
     return statistics(NAMES.gatekeeper).pending == 0 and pool.idle_workers == pool.known_workers
@@ -219,9 +227,7 @@ def test_work_handed_over_but_never_started_is_given_back(
     try:
         assert isinstance(call(ticker()), ExchangeResult)
         request = ticker()
-        slot = ReplySlot(runner=threading.get_ident())
-        _send(request, slot)
-        assert slot.handoff is not None
+        slot = _handed_over(request)
         abandon_handoff(slot)
         assert slot.handoff is None and slot.answered and request.id not in CALLED_ON
         wait_until(_settled, 5, "the worker idle again and the permit released")
@@ -239,8 +245,7 @@ def test_a_call_settled_before_its_worker_starts_is_not_sent(
     try:
         client_id = "s" + uuid.uuid4().hex[:16]
         request = order(client_id)
-        slot = ReplySlot(runner=threading.get_ident())
-        _send(request, slot)
+        slot = _handed_over(request)
         assert slot.answer(OutcomeUnknown(request_id=request.id, reason="settled by the pool"))
         run_handoff(slot)
         assert request.id not in CALLED_ON
@@ -259,8 +264,7 @@ def test_undelivered_work_reaching_a_new_dispatcher_is_requeued(
     try:
         assert isinstance(call(ticker()), ExchangeResult)
         request = ticker(timeout=5.0)
-        slot = ReplySlot(runner=threading.get_ident())
-        _send(request, slot)
+        slot = _handed_over(request)
         assert slot.handoff is not None
         worker, _, _ = slot.handoff
         old_dispatcher = names.registered()[NAMES.dispatcher]
