@@ -102,10 +102,13 @@ class EnterableActor(SupervisedActor):
         with self._lock:
             return self._handle_entered(message)
 
-    def try_enter(self, message: Any) -> bool | None:
-        """`enter` if the actor is free right now; None (nothing done) if its own thread or
-        another sender holds it — for a sender that must not wait behind the actor's own I/O."""
-        if not self._lock.acquire(blocking=False):
+    def try_enter(self, message: Any, wait: float = 0.0) -> bool | None:
+        """`enter` if the actor is free within `wait` seconds; None (nothing done) if its own
+        thread or another sender holds it longer — for a sender that must not wait behind the
+        actor's own I/O."""
+        acquired = (self._lock.acquire(timeout=wait) if wait > 0
+                    else self._lock.acquire(blocking=False))
+        if not acquired:
             return None
         try:
             return self._handle_entered(message)

@@ -426,6 +426,10 @@ class _Store:
     value: Any = attrs.field(eq=False)
 
 
+#: Seconds a caller waits for a worker it was handed that is still held (see run_handoff).
+_FREED_WORKER_WAIT = 0.002
+
+
 def run_handoff(slot: ReplySlot) -> None:
     """Run the work the dispatcher handed to this thread (`ReplySlot.handoff`) on its worker.
 
@@ -441,7 +445,9 @@ def run_handoff(slot: ReplySlot) -> None:
         worker, urn, work = slot.handoff
         running = entrance(worker)
         if running is not None and running.actor_urn == urn:
-            entered = running.try_enter(work)  # the worker clears slot.handoff once started
+            # The worker clears slot.handoff once started. A short wait lets a caller that
+            # has just freed this worker leave it; its own thread's I/O is not waited for.
+            entered = running.try_enter(work, wait=_FREED_WORKER_WAIT)
             if entered:
                 slot.handoff = None
                 return
