@@ -59,7 +59,7 @@ class SharedBucket:
 
     def take(self, method: str) -> float | None:
         """`try_acquire` for the pool's hot path: None when taken, else seconds to wait."""
-        cost = self._costs.costs.get(method, self._costs.default)
+        cost = self._costs.cost_of(method)
         with self._lock:
             return self._limiter.take(cost, self._clock())
 
