@@ -451,8 +451,10 @@ def test_a_burst_beyond_the_trading_queue_is_placed_once_each_never_rejected_as_
         handle.config.pool, workers=2, trading_queue=2))
     handle.start()
     try:
+        # Slow creates keep both workers busy long enough for the burst to overfill the queue
+        # of two even when the coordinator submits slowly (a loaded CI machine once did not).
         install_faults(venue.url, [{"endpoint": "create_order", "fault": "latency",
-                                    "latency_ms": 30}])
+                                    "latency_ms": 60}])
         burst = 40
         with ThreadPoolExecutor(8) as callers:
             orders = list(callers.map(
